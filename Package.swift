@@ -1,0 +1,84 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds of the numeric targets use AVX2 and FMA (x86-64-v3); Swift
+/// never fuses `a * b + c` without it, and the kernels are several times slower.
+let numericSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(configuration: .release))
+]
+
+let package = Package(
+    name: "pixelrnnd",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pixelrnn", targets: ["pixelrnn"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // MARK: - C libraries (thin shims and system libraries)
+
+        /// libpng and libjpeg behind plain status codes; setjmp/longjmp never leave C.
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
+        ),
+        /// OpenBLAS's CBLAS interface (Debian libopenblas-dev).
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        /// zlib, for the gzipped IDX files of Fashion-MNIST.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        /// libinotifytools (Debian libinotifytools0-dev); it ships no pkg-config file.
+        .systemLibrary(
+            name: "CInotify",
+            providers: [.apt(["libinotifytools0-dev"])]
+        ),
+
+        // MARK: - Libraries, bottom to top
+
+        /// Images and masks: decoding, encoding, limits, drawing.
+        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
+        .target(
+            name: "PixelRNN",
+            dependencies: ["CBLAS", "CZlib", "Imaging"],
+            swiftSettings: numericSettings
+        ),
+
+        // MARK: - Executables
+
+        /// `pixelrnn`: train, eval, sample, complete, bench, inspect.
+        .executableTarget(
+            name: "pixelrnn",
+            dependencies: [
+                "PixelRNN", "Imaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: numericSettings
+        ),
+
+        // MARK: - Tests
+
+        /// Shared helpers for the test targets (fixture paths, temporary folders).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    target.swiftSettings = settings
+}

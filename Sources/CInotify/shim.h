@@ -1,0 +1,3 @@
+// libinotifytools; inotify.h gives the complete struct inotify_event.
+#include <inotifytools/inotifytools.h>
+#include <inotifytools/inotify.h>

@@ -1,0 +1,3 @@
+import CBLAS
+import CZlib
+import Imaging

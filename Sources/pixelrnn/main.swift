@@ -1,0 +1,2 @@
+import PixelRNN
+print("pixelrnn")
