@@ -1,0 +1,36 @@
+/// Whole-image evaluation entry points.
+extension PixelRNN {
+    /// The logits of every sub-pixel of one image, image-major: `[H][W][C][levels]`.
+    /// Slow path for tests and tools (one full forward pass).
+    func logits(of pixels: [UInt8], height: Int, width: Int) -> [Float] {
+        let c = configuration.channels, levels = configuration.levels
+        precondition(pixels.count == height * width * c)
+        let ws = Workspace(model: self, capacity: 1, height: height, width: width)
+        ws.batch = 1
+        pixels.withUnsafeBufferPointer { gatherInput($0.baseAddress!, into: ws) }
+        forwardNetwork(ws)
+        return Array(UnsafeBufferPointer(start: ws.logits.pointer, count: height * width * c * levels))
+    }
+
+    /// Negative log-likelihood of each image, in nats (natural log).
+    /// - Parameters:
+    ///   - pixels: `count × height × width × channels` bytes, images back to back.
+    ///   - workers: threads to spread the images over.
+    ///   - positionNLL: optional output of per-sub-pixel NLL in nats, the same layout as `pixels`.
+    /// - Throws: `ModelError.shapeMismatch` when the buffer does not match the geometry.
+    public func negativeLogLikelihoods(
+        of pixels: [UInt8], count: Int, height: Int, width: Int, workers: Int = 1,
+        positionNLL: UnsafeMutablePointer<Float>? = nil
+    ) throws(ModelError) -> [Double] {
+        let c = configuration.channels
+        guard count > 0, height > 0, width > 0, pixels.count == count * height * width * c else {
+            throw .shapeMismatch(
+                "expected \(count) × \(height) × \(width) × \(c) bytes, got \(pixels.count)")
+        }
+        let engine = Engine(model: self, workers: min(workers, count), microBatch: min(16, (count + workers - 1) / workers))
+        return pixels.withUnsafeBufferPointer {
+            engine.run(pixels: $0.baseAddress!, count: count, height: height, width: width,
+                       gradientScale: nil, positionNLL: positionNLL)
+        }
+    }
+}

@@ -1,3 +1,0 @@
-import CBLAS
-import CZlib
-import Imaging

@@ -1,0 +1,102 @@
+import Dispatch
+
+/// Runs forward (and backward) passes of one model over batches, spreading the images
+/// of a batch across `workers` threads. Each worker owns a workspace and a gradient
+/// slab and calls BLAS single-threaded; gradients are summed afterwards in a fixed
+/// order, so results do not depend on scheduling.
+final class Engine: @unchecked Sendable {
+    let model: PixelRNN
+    let workers: Int
+    let microBatch: Int
+    private(set) var height = 0
+    private(set) var width = 0
+    private var workspaces: [Workspace] = []
+    let gradients: [FloatBuffer]
+
+    init(model: PixelRNN, workers: Int, microBatch: Int) {
+        precondition(workers >= 1 && microBatch >= 1)
+        self.model = model
+        self.workers = workers
+        self.microBatch = microBatch
+        gradients = (0..<workers).map { _ in FloatBuffer(model.parameters.count) }
+    }
+
+    private func prepare(height: Int, width: Int) {
+        if height != self.height || width != self.width || workspaces.isEmpty {
+            self.height = height
+            self.width = width
+            workspaces = []  // free the old ones first
+            workspaces = (0..<workers).map { _ in
+                Workspace(model: model, capacity: microBatch, height: height, width: width)
+            }
+        }
+    }
+
+    /// The images each worker takes: contiguous, as even as possible.
+    private func share(_ count: Int, worker: Int) -> Range<Int> {
+        let base = count / workers, extra = count % workers
+        let start = worker * base + min(worker, extra)
+        return start..<(start + base + (worker < extra ? 1 : 0))
+    }
+
+    /// Negative log-likelihood of each image, in nats; with `gradientScale`, also
+    /// accumulates gradients of `gradientScale × Σ NLL` into `gradients[0]`.
+    /// - Parameters:
+    ///   - pixels: `count × H × W × C` bytes.
+    ///   - positionNLL: optional `count × H × W × C` output of per-sub-pixel NLL (nats), image-major.
+    func run(
+        pixels: UnsafePointer<UInt8>, count: Int, height: Int, width: Int,
+        gradientScale: Float?, positionNLL: UnsafeMutablePointer<Float>? = nil
+    ) -> [Double] {
+        prepare(height: height, width: width)
+        let c = model.configuration.channels
+        let imageSize = height * width * c
+        let results = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
+        defer { results.deallocate() }
+        nonisolated(unsafe) let out = results
+        nonisolated(unsafe) let input = pixels
+        nonisolated(unsafe) let nllOut = positionNLL
+        let training = gradientScale != nil
+        if training { for g in gradients { g.zero() } }
+        let body: @Sendable (Int) -> Void = { [self] worker in
+            let ws = workspaces[worker]
+            let range = share(count, worker: worker)
+            var start = range.lowerBound
+            let scratch = nllOut == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: microBatch * imageSize)
+            defer { scratch?.deallocate() }
+            while start < range.upperBound {
+                let n = min(microBatch, range.upperBound - start)
+                ws.batch = n
+                model.gatherInput(input + start * imageSize, into: ws)
+                model.forwardNetwork(ws)
+                model.softmaxCrossEntropy(ws, gradientScale: gradientScale, positionNLL: scratch)
+                if training { model.backward(ws, gradient: gradients[worker].pointer) }
+                for b in 0..<n { out[start + b] = ws.imageNLL[b] }
+                if let scratch, let nllOut {
+                    // Position order (i, b, j) back to image-major.
+                    for i in 0..<height {
+                        for b in 0..<n {
+                            for j in 0..<width {
+                                let p = (i * n + b) * width + j
+                                let dst = nllOut + (start + b) * imageSize + (i * width + j) * c
+                                for ch in 0..<c { dst[ch] = scratch[p * c + ch] }
+                            }
+                        }
+                    }
+                }
+                start += n
+            }
+        }
+        if workers == 1 {
+            body(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: body)
+        }
+        if training {
+            let total = gradients[0].pointer, n = model.parameters.count
+            for worker in 1..<workers { addInPlace(gradients[worker].pointer, into: total, count: n) }
+            model.parameters.applyMask(to: total)
+        }
+        return Array(UnsafeBufferPointer(start: results, count: count))
+    }
+}
