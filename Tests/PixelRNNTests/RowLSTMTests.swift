@@ -77,3 +77,72 @@ func randomPixels(count: Int, levels: Int = 16, seed: UInt64) -> [UInt8] {
         #expect(worst < 5e-7, "relative error \(worst)")
     }
 }
+
+@Suite struct GradientTests {
+    /// Σ NLL over a batch, and its gradient from the backward pass.
+    func lossAndGradient(_ model: PixelRNN, _ pixels: [UInt8], count: Int, height: Int, width: Int) -> (Double, [Float]) {
+        let engine = Engine(model: model, workers: 1, microBatch: count)
+        let nll = pixels.withUnsafeBufferPointer {
+            engine.run(pixels: $0.baseAddress!, count: count, height: height, width: width, gradientScale: 1)
+        }
+        let g = Array(UnsafeBufferPointer(start: engine.gradients[0].pointer, count: model.parameters.count))
+        return (nll.reduce(0, +), g)
+    }
+
+    func loss(_ model: PixelRNN, _ pixels: [UInt8], count: Int, height: Int, width: Int) -> Double {
+        let nll = try! model.negativeLogLikelihoods(of: pixels, count: count, height: height, width: width)
+        return nll.reduce(0, +)
+    }
+
+    /// Each parameter tensor's gradient against central finite differences, along the
+    /// gradient's own direction and along a random (masked) direction.
+    /// Tolerance: 2 % of the gradient's norm (float32 central differences, ε = 1e-3; larger steps cross ReLU kinks).
+    @Test(arguments: [1, 3])
+    func everyTensorMatchesFiniteDifferences(channels: Int) throws {
+        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 11)
+        let count = 2, height = 4, width = 5
+        let pixels = randomPixels(count: count * height * width * channels, seed: 9)
+        let (_, gradient) = lossAndGradient(model, pixels, count: count, height: height, width: width)
+        let values = model.parameters.values, mask = model.parameters.mask
+        var random = SplitMix(seed: 1234)
+        let epsilon: Float = 1e-3
+        for entry in model.parameters.entries {
+            let range = entry.offset..<(entry.offset + entry.count)
+            let g = range.map { gradient[$0] }
+            let gNorm = g.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(gNorm > 0, "\(entry.name) has a zero gradient")
+            guard gNorm > 0 else { continue }
+            let randomDirection = range.map { (random.nextUnitFloat() - 0.5) * mask[$0] }
+            let rNorm = randomDirection.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for direction in [g.map { $0 / gNorm }, randomDirection.map { $0 / rNorm }] {
+                let original = range.map { values[$0] }
+                for (k, i) in range.enumerated() { values[i] = original[k] + epsilon * direction[k] }
+                let plus = loss(model, pixels, count: count, height: height, width: width)
+                for (k, i) in range.enumerated() { values[i] = original[k] - epsilon * direction[k] }
+                let minus = loss(model, pixels, count: count, height: height, width: width)
+                for (k, i) in range.enumerated() { values[i] = original[k] }
+                let numeric = (plus - minus) / Double(2 * epsilon)
+                let analytic = zip(g, direction).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+                #expect(
+                    abs(numeric - analytic) <= 0.02 * Double(gNorm),
+                    "\(entry.name): finite difference \(numeric), backward \(analytic), |g| \(gNorm)")
+            }
+        }
+    }
+
+    /// Gradients summed over two workers equal those of one worker.
+    @Test func workersGiveTheSameGradient() throws {
+        let model = try randomModel(channels: 1, seed: 4)
+        let count = 5, height = 4, width = 4
+        let pixels = randomPixels(count: count * height * width, seed: 2)
+        let (l1, g1) = lossAndGradient(model, pixels, count: count, height: height, width: width)
+        let engine = Engine(model: model, workers: 2, microBatch: 2)
+        let nll = pixels.withUnsafeBufferPointer {
+            engine.run(pixels: $0.baseAddress!, count: count, height: height, width: width, gradientScale: 1)
+        }
+        let g2 = Array(UnsafeBufferPointer(start: engine.gradients[0].pointer, count: model.parameters.count))
+        #expect(abs(nll.reduce(0, +) - l1) < 1e-3)
+        let diff = zip(g1, g2).map { abs($0 - $1) }.max() ?? 0
+        #expect(diff < 1e-4)
+    }
+}
