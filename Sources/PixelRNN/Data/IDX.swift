@@ -84,6 +84,32 @@ public enum IDX {
     }
 }
 
+extension IDX {
+    /// Writes an IDX file of unsigned bytes, gzipped (zlib's `gzopen`/`gzwrite`) or plain.
+    /// Used to build test fixtures; not atomic.
+    /// - Parameters:
+    ///   - array: The dimensions (1…255 of them, each below 2³²) and the bytes.
+    ///   - path: The file to create or replace.
+    ///   - compressed: Whether to gzip the file.
+    /// - Throws: ``DatasetError/io(path:call:errno:)`` when the file cannot be written.
+    static func write(_ array: IDXArray, to path: String, compressed: Bool) throws(DatasetError) {
+        precondition((1...255).contains(array.dimensions.count), "IDX rank must be 1...255")
+        precondition(array.dimensions.reduce(1, *) == array.bytes.count, "dimensions and byte count differ")
+        var bytes: [UInt8] = [0, 0, unsignedByteType, UInt8(array.dimensions.count)]
+        for value in array.dimensions {
+            bytes += [UInt8(truncatingIfNeeded: value >> 24), UInt8(truncatingIfNeeded: value >> 16),
+                      UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
+        }
+        bytes += array.bytes
+        guard let file = gzopen(path, compressed ? "wb6" : "wbT") else {
+            throw .io(path: path, call: "gzopen", errno: errno)
+        }
+        let written = bytes.withUnsafeBytes { gzwrite(file, $0.baseAddress!, UInt32($0.count)) }
+        let closed = gzclose(file)
+        guard written == bytes.count, closed == Z_OK else { throw .io(path: path, call: "gzwrite", errno: EIO) }
+    }
+}
+
 /// Owns one zlib `gzFile`, closing it on release; reads gzipped or plain files.
 private final class GzipReader {
     let path: String
