@@ -78,8 +78,8 @@ public enum CompletionFigures {
         }
     }
 
-    /// A gallery for documentation: one row per example (original, occluded, completions), with
-    /// column captions on the first row only.
+    /// A gallery for documentation: one row per example (original, occluded, completions) under
+    /// column headings.
     /// - Parameters:
     ///   - rows: The examples.
     ///   - scale: Integer enlargement of every picture.
@@ -88,20 +88,15 @@ public enum CompletionFigures {
     public static func gallery(
         _ rows: [GalleryRow], scale: Int = 3, title: String = "", occludedFill: RGB = RGB(gray: 128)
     ) -> Image {
-        let panels = rows.enumerated().map { r, row -> [Panel] in
-            let first = r == 0
-            var line = [
-                Panel(row.original, caption: first ? "original" : "", scale: scale),
-                Panel(
-                    markedOcclusion(row.original, mask: row.mask, scale: scale, marking: .fill(occludedFill)),
-                    caption: first ? "occluded" : ""),
-            ]
-            for (k, completion) in row.completions.enumerated() {
-                line.append(Panel(completion, caption: first ? "sample \(k + 1)" : "", scale: scale))
-            }
-            return line
+        let panels = rows.map { row -> [Panel] in
+            [
+                Panel(row.original, scale: scale),
+                Panel(markedOcclusion(row.original, mask: row.mask, scale: scale, marking: .fill(occludedFill))),
+            ] + row.completions.map { Panel($0, scale: scale) }
         }
+        let samples = rows.map(\.completions.count).max() ?? 0
         var layout = PanelLayout(rows: panels, title: title, rowLabels: rows.map(\.label))
+        layout.columnHeaders = ["original", "occluded"] + (0..<samples).map { "sample \($0 + 1)" }
         layout.spacing = 8
         return layout.render()
     }

@@ -142,6 +142,7 @@ public struct LineChart: Sendable {
         let text = RGB(gray: 30)
         let axisColor = RGB(gray: 90)
         let gridColor = RGB(gray: 228)
+        let minorGridColor = RGB(gray: 243)
 
         // Data, mapped to axis space (log10 for logarithmic axes), skipping what cannot be shown.
         let usable: [(series: Series, color: RGB, points: [Point2D])] = series.enumerated().map { index, item in
@@ -176,7 +177,7 @@ public struct LineChart: Sendable {
         // Vertical ticks decide the left margin.
         let plotHeightEstimate = max(1, bottom - top)
         let yTicks = ticks(yAxis, yScale, target: max(2, plotHeightEstimate / (36 * s)))
-        let yLabels = yTicks.values.map { labelFor($0, yScale, step: yTicks.step) }
+        let yLabels = labels(yTicks, yScale)
         let yLabelWidth = yLabels.map { BitmapFont.textWidth($0, scale: s) }.max() ?? 0
         var left = frame.x + gap * 2
         if !yLabel.isEmpty { left += BitmapFont.textHeight(yLabel, scale: s) + gap * 2 }
@@ -193,7 +194,15 @@ public struct LineChart: Sendable {
         func px(_ v: Double) -> Double { x0 + (v - xAxis.lowerBound) / (xAxis.upperBound - xAxis.lowerBound) * (x1 - x0) }
         func py(_ v: Double) -> Double { y0 + (v - yAxis.lowerBound) / (yAxis.upperBound - yAxis.lowerBound) * (y1 - y0) }
 
-        // Grid, frame, ticks, labels.
+        // Grid, frame, ticks, labels; logarithmic axes get a fainter grid at 2…9 × 10^k.
+        for v in minorLogTicks(xAxis, xScale) {
+            let column = Int(px(v).rounded(.down))
+            canvas.fill(PixelRect(x: column, y: plot.y + 1, width: 1, height: plot.height - 2), with: minorGridColor)
+        }
+        for v in minorLogTicks(yAxis, yScale) {
+            let row = Int(py(v).rounded(.down))
+            canvas.fill(PixelRect(x: plot.x + 1, y: row, width: plot.width - 2, height: 1), with: minorGridColor)
+        }
         for (k, v) in yTicks.values.enumerated() {
             let row = Int(py(v).rounded(.down))
             canvas.fill(PixelRect(x: plot.x + 1, y: row, width: plot.width - 2, height: 1), with: gridColor)
@@ -202,13 +211,13 @@ public struct LineChart: Sendable {
                 yLabels[k], x: plot.x - tickLength - gap, y: row - charHeight / 2 + s / 2, color: text, scale: s,
                 alignment: .right)
         }
-        for v in xTicks.values {
+        let xLabels = labels(xTicks, xScale)
+        for (k, v) in xTicks.values.enumerated() {
             let column = Int(px(v).rounded(.down))
             canvas.fill(PixelRect(x: column, y: plot.y + 1, width: 1, height: plot.height - 2), with: gridColor)
             canvas.fill(PixelRect(x: column, y: plot.maxY, width: s, height: tickLength), with: axisColor)
             canvas.drawText(
-                labelFor(v, xScale, step: xTicks.step), x: column, y: plot.maxY + tickLength + gap, color: text,
-                scale: s, alignment: .center)
+                xLabels[k], x: column, y: plot.maxY + tickLength + gap, color: text, scale: s, alignment: .center)
         }
         canvas.stroke(plot, with: axisColor)
         if !xLabel.isEmpty {
@@ -315,15 +324,37 @@ public struct LineChart: Sendable {
         }
     }
 
-    private func labelFor(_ v: Double, _ scale: AxisScale, step: Double) -> String {
+    /// Labels for an axis's ticks (given in axis space), sharing one `k`/`M` suffix decision.
+    private func labels(_ ticks: (values: [Double], step: Double), _ scale: AxisScale) -> [String] {
         switch scale {
         case .linear:
-            return Ticks.label(v, step: step)
+            let largest = ticks.values.map(abs).max() ?? 0
+            return ticks.values.map { Ticks.label($0, step: ticks.step, largest: largest) }
         case .logarithmic:
-            let value = powerOf(10, v)
-            // Round to the precision of the 1-2-5 grid (plus any linear fallback ticks).
-            let magnitude = powerOf(10, v.rounded(.down))
-            return Ticks.label(value, step: magnitude)
+            let values = ticks.values.map { powerOf(10, $0) }
+            let step = zip(values, values.dropFirst()).map { $1 - $0 }.min() ?? 1
+            let largest = values.map(abs).max() ?? 0
+            return values.map { v in
+                // 1, 2 or 5 × 10^k needs the precision of 10^k; the linear ticks used within a
+                // single decade need that of their step.
+                let power = powerOf(10, log10Of(v).rounded(.down))
+                let leading = (v / power).rounded()
+                let onGrid = [1.0, 2, 5].contains(leading) && abs(v / power - leading) < 1e-6
+                return Ticks.label(v, step: onGrid ? power : step, largest: largest)
+            }
         }
+    }
+
+    /// Axis-space positions of 2…9 × 10^k inside a logarithmic axis spanning at most six decades.
+    private func minorLogTicks(_ range: ClosedRange<Double>, _ scale: AxisScale) -> [Double] {
+        guard scale == .logarithmic, range.upperBound - range.lowerBound <= 6 else { return [] }
+        var values: [Double] = []
+        for e in Int(range.lowerBound.rounded(.down))...Int(range.upperBound.rounded(.up)) {
+            for m in 2...9 {
+                let v = log10Of(Double(m)) + Double(e)
+                if range.contains(v) { values.append(v) }
+            }
+        }
+        return values
     }
 }

@@ -37,6 +37,9 @@ public struct PanelLayout: Sendable {
     public var title: String
     /// Labels drawn left of each row (missing or empty entries draw nothing).
     public var rowLabels: [String]
+    /// Headings drawn above the columns, e.g. "original", "occluded", "sample 1" in a gallery
+    /// (missing or empty entries draw nothing).
+    public var columnHeaders: [String] = []
     /// Space around the content, in pixels.
     public var margin: Int = 12
     /// Space between columns and between rows, in pixels.
@@ -116,8 +119,8 @@ public struct PanelLayout: Sendable {
     }
 
     private func captionWidthLimit(_ panel: Panel) -> Int {
-        // Allow a caption a little wider than a small picture before wrapping it.
-        max(panel.displaySize.width, 14 * BitmapFont.advance * fontScale)
+        // Captions of up to 24 characters are never wrapped, even under a small picture.
+        max(panel.displaySize.width, BitmapFont.lineWidth(24, scale: fontScale))
     }
 
     /// Computes the layout without drawing.
@@ -131,6 +134,9 @@ public struct PanelLayout: Sendable {
             var captionLines = 0
             for (c, panel) in row.enumerated() {
                 let lines = wrap(panel.caption, width: captionWidthLimit(panel))
+                if c < columnHeaders.count {
+                    columnWidths[c] = max(columnWidths[c], BitmapFont.textWidth(columnHeaders[c], scale: fontScale))
+                }
                 let textWidth = lines.map { BitmapFont.textWidth($0, scale: fontScale) }.max() ?? 0
                 columnWidths[c] = max(columnWidths[c], panel.displaySize.width, textWidth)
                 pictureHeight = max(pictureHeight, panel.displaySize.height)
@@ -144,6 +150,8 @@ public struct PanelLayout: Sendable {
         let left = margin + (labelWidth > 0 ? labelWidth + spacing : 0)
         var top = margin
         if !title.isEmpty { top += BitmapFont.textHeight(title, scale: titleScale) + spacing }
+        let headerHeight = columnHeaders.map { BitmapFont.textHeight($0, scale: fontScale) }.max() ?? 0
+        if headerHeight > 0 { top += headerHeight + captionGap }
 
         var frames: [[PixelRect]] = []
         var y = top
@@ -172,6 +180,15 @@ public struct PanelLayout: Sendable {
         var canvas = Canvas(width: geometry.width, height: geometry.height, background: background)
         if !title.isEmpty {
             canvas.drawText(title, x: margin, y: margin, color: textColor, scale: titleScale)
+        }
+        if let firstRow = geometry.frames.first, let top = firstRow.map(\.y).min() {
+            let headerHeight = columnHeaders.map { BitmapFont.textHeight($0, scale: fontScale) }.max() ?? 0
+            for (c, header) in columnHeaders.enumerated() where c < firstRow.count && !header.isEmpty {
+                let frame = firstRow[c]
+                canvas.drawText(
+                    header, x: frame.x + frame.width / 2, y: top - captionGap - headerHeight, color: textColor,
+                    scale: fontScale, alignment: .center)
+            }
         }
         for (r, row) in rows.enumerated() {
             let frames = geometry.frames[r]

@@ -25,9 +25,11 @@ enum Ticks {
         guard low > 0, high > low, low.isFinite, high.isFinite else { return [] }
         let first = Int(log10Of(low).rounded(.down)), last = Int(log10Of(high).rounded(.up))
         let decades = last - first
+        // Powers of ten inside the range.
+        let inside = Int(log10Of(high * (1 + 1e-9)).rounded(.down)) - Int(log10Of(low * (1 - 1e-9)).rounded(.up)) + 1
         var values: [Double] = []
         let multiples: [Double] = decades <= 2 ? [1, 2, 5] : [1]
-        let every = max(1, (decades + target - 1) / max(1, target))
+        let every = max(1, (inside + target) / max(1, target + 1))
         for e in first...last where (e - first) % every == 0 {
             for m in multiples {
                 let v = m * powerOf(10, Double(e))
@@ -42,12 +44,13 @@ enum Ticks {
     }
 
     /// A short label for a tick value, with as many decimals as the tick step needs; large round
-    /// values use `k` and `M` suffixes, tiny ones scientific notation.
-    static func label(_ value: Double, step: Double) -> String {
+    /// values use `k` and `M` suffixes, tiny ones scientific notation. Pass the largest magnitude
+    /// on the axis as `largest` so that all labels of an axis use the same suffix.
+    static func label(_ value: Double, step: Double, largest: Double? = nil) -> String {
         guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
         if value == 0 { return "0" }
         let step = abs(step) > 0 && step.isFinite ? abs(step) : abs(value)
-        let magnitude = abs(value)
+        let magnitude = max(abs(value), largest ?? 0)
         if magnitude >= 1e6, step >= 1e5 {
             return format(value / 1e6, decimals: decimals(for: step / 1e6)) + "M"
         }
