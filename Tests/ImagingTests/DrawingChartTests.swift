@@ -4,7 +4,9 @@ import Testing
 @Suite struct DrawingChartTests {
     static func trainingCurve(_ n: Int) -> LineChart {
         let steps = (0..<n).map { Double($0 * 50) }
-        let train = steps.map { 2.9 + 4.5 * (1 / (1 + $0 / 800)) + 0.05 * ((($0 / 50).truncatingRemainder(dividingBy: 7)) - 3) / 3 }
+        let train = steps.map { step in
+            2.9 + 4.5 / (1 + step / 800) + 0.05 * ((step / 50).truncatingRemainder(dividingBy: 7) - 3) / 3
+        }
         let validationSteps = stride(from: 0, to: Double(n * 50), by: 2500).map { $0 }
         let validation = validationSteps.map { 3.0 + 4.4 * (1 / (1 + $0 / 800)) }
         return LineChart(

@@ -197,14 +197,11 @@ public struct Canvas: Sendable {
             any = true
         }
         guard any else { return }
-        let box = PixelRect(
-            x: Int(clampToInt((minX - reach - 1).rounded(.down))),
-            y: Int(clampToInt((minY - reach - 1).rounded(.down))),
-            width: 0, height: 0)
-        let boxMaxX = Int(clampToInt((maxX + reach + 1).rounded(.up)))
-        let boxMaxY = Int(clampToInt((maxY + reach + 1).rounded(.up)))
-        let area = PixelRect(x: box.x, y: box.y, width: boxMaxX - box.x, height: boxMaxY - box.y)
-            .intersection(clipRect)
+        let left = Int(clampToInt((minX - reach - 1).rounded(.down)))
+        let top = Int(clampToInt((minY - reach - 1).rounded(.down)))
+        let right = Int(clampToInt((maxX + reach + 1).rounded(.up)))
+        let bottom = Int(clampToInt((maxY + reach + 1).rounded(.up)))
+        let area = PixelRect(x: left, y: top, width: right - left, height: bottom - top).intersection(clipRect)
         guard !area.isEmpty else { return }
         var coverage = CoverageBuffer(area: area)
         if points.count == 1 {

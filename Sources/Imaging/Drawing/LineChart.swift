@@ -191,8 +191,9 @@ public struct LineChart: Sendable {
         // Axis space to pixel centres, inset by one pixel from the frame.
         let x0 = Double(plot.x) + 1.5, x1 = Double(plot.maxX) - 1.5
         let y0 = Double(plot.maxY) - 1.5, y1 = Double(plot.y) + 1.5
-        func px(_ v: Double) -> Double { x0 + (v - xAxis.lowerBound) / (xAxis.upperBound - xAxis.lowerBound) * (x1 - x0) }
-        func py(_ v: Double) -> Double { y0 + (v - yAxis.lowerBound) / (yAxis.upperBound - yAxis.lowerBound) * (y1 - y0) }
+        let xSpan = xAxis.upperBound - xAxis.lowerBound, ySpan = yAxis.upperBound - yAxis.lowerBound
+        func px(_ v: Double) -> Double { x0 + (v - xAxis.lowerBound) / xSpan * (x1 - x0) }
+        func py(_ v: Double) -> Double { y0 + (v - yAxis.lowerBound) / ySpan * (y1 - y0) }
 
         // Grid, frame, ticks, labels; logarithmic axes get a fainter grid at 2…9 × 10^k.
         for v in minorLogTicks(xAxis, xScale) {
@@ -313,7 +314,9 @@ public struct LineChart: Sendable {
         return (low - spread)...(high + spread)
     }
 
-    private func ticks(_ range: ClosedRange<Double>, _ scale: AxisScale, target: Int) -> (values: [Double], step: Double) {
+    private func ticks(
+        _ range: ClosedRange<Double>, _ scale: AxisScale, target: Int
+    ) -> (values: [Double], step: Double) {
         switch scale {
         case .linear:
             return Ticks.linear(range.lowerBound, range.upperBound, target: target)

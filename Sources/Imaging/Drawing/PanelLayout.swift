@@ -87,9 +87,9 @@ public struct PanelLayout: Sendable {
 
     /// Where everything goes.
     public struct Geometry: Sendable, Equatable {
-        /// The size of the whole image.
+        /// Width of the whole image.
         public var width: Int
-        /// The size of the whole image.
+        /// Height of the whole image.
         public var height: Int
         /// The rectangle of each panel's (enlarged) picture, row by row.
         public var frames: [[PixelRect]]
@@ -143,8 +143,8 @@ public struct PanelLayout: Sendable {
                 captionLines = max(captionLines, lines.count)
             }
             pictureHeights.append(pictureHeight)
-            captionHeights.append(
-                captionLines == 0 ? 0 : captionGap + (captionLines - 1) * lineHeight + BitmapFont.glyphHeight * fontScale)
+            let captionHeight = (captionLines - 1) * lineHeight + BitmapFont.glyphHeight * fontScale
+            captionHeights.append(captionLines == 0 ? 0 : captionGap + captionHeight)
         }
         let labelWidth = rowLabels.map { BitmapFont.textWidth($0, scale: fontScale) }.max() ?? 0
         let left = margin + (labelWidth > 0 ? labelWidth + spacing : 0)
@@ -160,8 +160,9 @@ public struct PanelLayout: Sendable {
             var rowFrames: [PixelRect] = []
             for (c, panel) in row.enumerated() {
                 let (w, h) = panel.displaySize
-                rowFrames.append(
-                    PixelRect(x: x + (columnWidths[c] - w) / 2, y: y + (pictureHeights[r] - h) / 2, width: w, height: h))
+                let frame = PixelRect(
+                    x: x + (columnWidths[c] - w) / 2, y: y + (pictureHeights[r] - h) / 2, width: w, height: h)
+                rowFrames.append(frame)
                 x += columnWidths[c] + spacing
             }
             frames.append(rowFrames)

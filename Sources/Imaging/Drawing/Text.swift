@@ -45,8 +45,7 @@ extension Canvas {
         switch orientation {
         case .horizontal:
             var top = y
-            var box = PixelRect(x: anchorStart(x, width, alignment), y: y, width: width, height: height)
-            if width == 0 { box.width = 0 }
+            let box = PixelRect(x: anchorStart(x, width, alignment), y: y, width: width, height: height)
             for line in lines {
                 let lineWidth = BitmapFont.lineWidth(line.count, scale: scale)
                 var left = anchorStart(x, lineWidth, alignment)
