@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import Imaging
+import TestSupport
 
 /// Test fixtures (copied into `Fixtures/` with their licences) and the small readers
 /// and builders the tests need.
@@ -153,4 +154,11 @@ extension Image {
         }
         return out
     }
+}
+
+/// Runs `body` with the path of a fresh temporary directory, removed afterwards.
+@discardableResult
+func withTemporaryDirectory<R>(_ body: (String) throws -> R) throws -> R {
+    let directory = try TemporaryDirectory(prefix: "imaging-test")
+    return try withExtendedLifetime(directory) { try body(directory.url.path) }
 }
