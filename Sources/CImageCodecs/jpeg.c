@@ -63,8 +63,14 @@ static int status_for(int message_code, int is_warning) {
 /// Records the current libjpeg message and jumps back to the caller's setjmp.
 static void fail(j_common_ptr cinfo, int is_warning) {
     error_manager *e = (error_manager *)cinfo->err;
-    char text[JMSG_LENGTH_MAX];
-    (*cinfo->err->format_message)(cinfo, text);
+    char text[JMSG_LENGTH_MAX + 64];
+    if (e->pub.msg_code == JERR_BAD_PRECISION) {
+        int bits = e->pub.msg_parm.i[0];
+        snprintf(text, sizeof text, "%d-bit samples (JPEG data precision %d); only 8-bit JPEG is supported",
+                 bits, bits);
+    } else {
+        (*cinfo->err->format_message)(cinfo, text);
+    }
     cimagecodecs_set_message(e->message, e->message_capacity, text);
     e->status = status_for(e->pub.msg_code, is_warning);
     longjmp(e->jump, 1);

@@ -8,6 +8,7 @@
 
 #include <png.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,22 +23,34 @@ typedef struct {
     size_t position;
     /// Set when libpng asked for bytes past the end of the data.
     int truncated;
-    /// Set when png_malloc failed (libpng reports it as an error with this text).
+    /// The caller's message buffer.
     char *message;
     size_t message_capacity;
+    /// The last warning: libpng often warns with the detail ("Invalid bit depth in
+    /// IHDR", "Image width exceeds user limit in IHDR") and then errors in general terms.
+    char warning[160];
 } reader;
 
 static void on_error(png_structp png, png_const_charp text) {
     reader *r = (reader *)png_get_error_ptr(png);
-    if (r != NULL) cimagecodecs_set_message(r->message, r->message_capacity, text);
+    if (r != NULL) {
+        if (r->warning[0] != '\0') {
+            char combined[400];
+            snprintf(combined, sizeof combined, "%s (%s)", text, r->warning);
+            cimagecodecs_set_message(r->message, r->message_capacity, combined);
+        } else {
+            cimagecodecs_set_message(r->message, r->message_capacity, text);
+        }
+    }
     png_longjmp(png, 1);
 }
 
 static void on_warning(png_structp png, png_const_charp text) {
-    // Warnings concern ancillary data libpng already discarded (bad ancillary CRC,
-    // incorrect sRGB profile...); the pixels are unaffected, so they are ignored.
-    (void)png;
-    (void)text;
+    // On their own, warnings concern ancillary data libpng already discarded (bad
+    // ancillary CRC, incorrect sRGB profile...) and the pixels are unaffected, so they
+    // do not fail the decode; the last one is kept to explain a following error.
+    reader *r = (reader *)png_get_error_ptr(png);
+    if (r != NULL) cimagecodecs_set_message(r->warning, sizeof r->warning, text);
 }
 
 static void on_read(png_structp png, png_bytep out, size_t count) {
@@ -266,6 +279,11 @@ static void on_write(png_structp png, png_bytep bytes, size_t count) {
 
 static void on_flush(png_structp png) { (void)png; }
 
+static void on_write_warning(png_structp png, png_const_charp text) {
+    (void)png;
+    (void)text;
+}
+
 int CImageCodecs_png_encode(const void *pixels, uint32_t width, uint32_t height,
                             int32_t channels,
                             void **out, size_t *out_size,
@@ -286,7 +304,7 @@ int CImageCodecs_png_encode(const void *pixels, uint32_t width, uint32_t height,
     w->message = message;
     w->message_capacity = message_capacity;
 
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, w, on_write_error, on_warning);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, w, on_write_error, on_write_warning);
     png_infop pinfo = png != NULL ? png_create_info_struct(png) : NULL;
     if (png == NULL || pinfo == NULL) {
         png_destroy_write_struct(&png, &pinfo);

@@ -68,6 +68,18 @@ import Testing
         }
     }
 
+    /// libpng's specific warning is kept in the message, not only its generic error.
+    @Test(arguments: [("xd0n2c08", "bit depth"), ("xc1n0g08", "color type"), ("xcsn0g01", "CRC"),
+                      ("xhdn0g08", "CRC"), ("xlfn0g04", "signature")])
+    func corruptFileMessagesSayWhy(name: String, detail: String) throws {
+        #expect {
+            try Image.decode(bytes: Fixtures.bytes("pngsuite/\(name).png"))
+        } throws: { error in
+            guard case .corrupt(.png, let message) = error as? ImagingError else { return false }
+            return message.localizedCaseInsensitiveContains(detail)
+        }
+    }
+
     /// tRNS for gray: the pixel whose sample equals the tRNS gray value is transparent,
     /// every other pixel opaque (PNG spec 11.3.2.1).
     @Test func grayTRNSFollowsTheSpecification() throws {
