@@ -54,6 +54,12 @@ let package = Package(
             dependencies: ["CBLAS", "CZlib", "Imaging"],
             swiftSettings: numericSettings
         ),
+        /// Masked conditional sampling with particles, the evidence, the likelihood report and job outputs.
+        .target(
+            name: "Completion",
+            dependencies: ["PixelRNN", "Imaging"],
+            swiftSettings: numericSettings
+        ),
 
         // MARK: - Executables
 
@@ -73,6 +79,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
+        .testTarget(
+            name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
     ]
 )
 

@@ -1,0 +1,67 @@
+/// How a completion is sampled.
+///
+/// Temperature shapes the *proposal*: occluded sub-pixels are drawn from
+/// softmax(logits / T), and each draw multiplies its particle's weight by p/q (model
+/// probability over proposal probability). The weighted particles therefore always
+/// target the model's own posterior p(occluded | visible), and the evidence stays an
+/// unbiased estimate of p(visible) whatever T is. With one sample the completion is a
+/// plain tempered raster sample (T < 1 sharper, T > 1 more varied); with many samples
+/// the draw by weight pulls the selected completion back towards the untempered
+/// posterior, and T only changes how well the particles cover it.
+public struct CompletionOptions: Sendable, Equatable, Codable {
+    /// Number of particles, and of completions returned (K ≥ 1).
+    public var samples: Int
+    /// Seed of every random draw; the same seed gives the same completions whatever `threads` is.
+    public var seed: UInt64
+    /// Temperature T > 0 of the proposal softmax(logits / T).
+    public var temperature: Double
+    /// Worker threads (≥ 1); particle islands run in parallel.
+    public var threads: Int
+    /// Largest number of particles that share one incremental state and resample
+    /// together (an "island"). K particles form ⌈K / particlesPerIsland⌉ islands that run
+    /// independently (and in parallel); their evidences are averaged. The islands depend
+    /// only on K, never on `threads`.
+    public var particlesPerIsland: Int
+
+    /// Largest accepted sample count.
+    public static let maximumSamples = 1024
+
+    /// Creates options.
+    /// - Parameters:
+    ///   - samples: particles and completions, 1...1024.
+    ///   - seed: the seed of all random draws.
+    ///   - temperature: proposal temperature, > 0 and finite.
+    ///   - threads: worker threads, ≥ 1.
+    ///   - particlesPerIsland: particles resampled together, ≥ 1.
+    public init(samples: Int = 1, seed: UInt64 = 0, temperature: Double = 1, threads: Int = 1, particlesPerIsland: Int = 8) {
+        self.samples = samples
+        self.seed = seed
+        self.temperature = temperature
+        self.threads = threads
+        self.particlesPerIsland = particlesPerIsland
+    }
+
+    /// Checks the ranges.
+    /// - Throws: `CompletionError.invalidOption` naming the field.
+    public func validate() throws(CompletionError) {
+        guard samples >= 1, samples <= Self.maximumSamples else {
+            throw .invalidOption(name: "samples", reason: "must be in 1...\(Self.maximumSamples), not \(samples)")
+        }
+        guard temperature > 0, temperature.isFinite, Float(temperature) > 0 else {
+            throw .invalidOption(name: "temperature", reason: "must be a finite number > 0, not \(temperature)")
+        }
+        guard threads >= 1, threads <= 256 else {
+            throw .invalidOption(name: "threads", reason: "must be in 1...256, not \(threads)")
+        }
+        guard particlesPerIsland >= 1 else {
+            throw .invalidOption(name: "particles_per_island", reason: "must be ≥ 1, not \(particlesPerIsland)")
+        }
+    }
+
+    /// The particle counts of the islands: ⌈K / P⌉ islands, sizes as equal as possible
+    /// (the first ones one larger).
+    var islandSizes: [Int] {
+        let count = (samples + particlesPerIsland - 1) / particlesPerIsland
+        return (0..<count).map { samples / count + ($0 < samples % count ? 1 : 0) }
+    }
+}
