@@ -77,7 +77,9 @@ let package = Package(
 
         /// Shared helpers for the test targets (fixture paths, temporary folders).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        /// CZlib only to read the gzipped PNG-suite reference pixels.
+        .testTarget(
+            name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
         .testTarget(
             name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),

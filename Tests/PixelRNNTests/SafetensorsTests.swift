@@ -122,7 +122,7 @@ struct SafetensorsTests {
     }
 
     @Test func absurdHeaderLengths() throws {
-        var huge = [UInt8](repeating: 0xFF, count: 8) + Array("{}".utf8)
+        let huge = [UInt8](repeating: 0xFF, count: 8) + Array("{}".utf8)
         #expect(Self.error(huge) == .headerLengthInvalid(path: "m.safetensors", headerLength: .max, fileSize: 10))
         // Over the 100 MB limit, even when the file is that long.
         let length = SafetensorsFile.maximumHeaderLength + 8

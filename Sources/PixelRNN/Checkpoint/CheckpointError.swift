@@ -21,7 +21,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case headerNotJSON(path: String, reason: String)
     /// The header is JSON but not an object.
     case headerNotObject(path: String, found: String)
-    /// The same tensor name (or `__metadata__`) appears twice.
+    /// The same tensor name (or `__metadata__`) appears twice; a repeated metadata key
+    /// is reported as `__metadata__.KEY`.
     case duplicateTensorName(path: String, name: String)
     /// `__metadata__` is not an object.
     case metadataNotObject(path: String, found: String)

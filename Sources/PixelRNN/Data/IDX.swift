@@ -38,7 +38,7 @@ public enum IDX {
     public static func read(contentsOf path: String) throws(DatasetError) -> IDXArray {
         // gzopen cannot tell a folder from a file; check first.
         var info = stat()
-        if stat(path, &info) != 0 { throw .io(path: path, call: "open", errno: errno) }
+        if stat(path, &info) != 0 { throw .io(path: path, call: "stat", errno: errno) }
         if (info.st_mode & S_IFMT) == S_IFDIR { throw .io(path: path, call: "open", errno: EISDIR) }
 
         let reader = try GzipReader(path: path)

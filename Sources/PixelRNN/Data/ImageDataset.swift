@@ -210,7 +210,7 @@ public enum FashionMNIST {
 
     /// The path of `name.gz` or `name` in `directory`, whichever exists.
     private static func locate(_ name: String, in directory: String) throws(DatasetError) -> String {
-        for candidate in ["\(directory)/\(name).gz", "\(directory)/\(name)"] where fileExists(candidate) {
+        for candidate in ["\(directory)/\(name).gz", "\(directory)/\(name)"] where FileIO.exists(candidate) {
             return candidate
         }
         throw .datasetNotInstalled(name: "Fashion-MNIST", directory: directory, package: debianPackage)

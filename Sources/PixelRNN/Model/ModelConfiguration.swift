@@ -78,11 +78,17 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidConfiguration(String)
     /// An input does not fit the model (wrong channel count, empty batch...).
     case shapeMismatch(String)
+    /// The model file could not be read or written as a safetensors container.
+    case file(CheckpointError)
+    /// The file is a valid container but not a model this program can load.
+    case incompatibleFile(path: String, reason: String)
 
     public var description: String {
         switch self {
         case .invalidConfiguration(let why): "invalid model configuration: \(why)"
         case .shapeMismatch(let why): "input does not fit the model: \(why)"
+        case .file(let error): error.description
+        case .incompatibleFile(let path, let reason): "\(path): not a usable PixelRNN model: \(reason)"
         }
     }
 }

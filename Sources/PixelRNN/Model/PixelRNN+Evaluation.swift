@@ -34,3 +34,25 @@ extension PixelRNN {
         }
     }
 }
+
+extension PixelRNN {
+    /// Multiply-accumulates of one forward pass over an image of `height × width`,
+    /// counting only live (unmasked) connections and ignoring zero padding at borders.
+    public func multiplyAccumulates(height: Int, width: Int) -> Int {
+        var perPixel = 0
+        for entry in parameters.entries where entry.convolution != nil {
+            for i in entry.offset..<(entry.offset + entry.count) where parameters.mask[i] != 0 { perPixel += 1 }
+        }
+        return perPixel * height * width
+    }
+
+    /// Live multiply-accumulates per pixel of each layer, for showing the arithmetic.
+    public func multiplyAccumulatesPerPixelByLayer() -> [(name: String, count: Int)] {
+        parameters.entries.compactMap { entry in
+            guard entry.convolution != nil else { return nil }
+            var n = 0
+            for i in entry.offset..<(entry.offset + entry.count) where parameters.mask[i] != 0 { n += 1 }
+            return (String(entry.name.dropLast(".weight".count)), n)
+        }
+    }
+}

@@ -107,6 +107,12 @@ enum FileIO {
         try systemCall("fsync") { fsync(directoryFD) }
     }
 
+    /// Whether something (a file, a folder, anything) exists at `path`.
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
     /// Splits a path into its folder (`.` when there is none) and its last component.
     static func split(_ path: String) -> (directory: String, name: String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }

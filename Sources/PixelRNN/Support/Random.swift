@@ -60,14 +60,14 @@ public struct RandomSource: RandomNumberGenerator, Sendable {
     /// The next 64 random bits (xoshiro256**).
     @inlinable @inline(__always)
     public mutating func next() -> UInt64 {
-        let result = rotateLeft(s1 &* 5, 7) &* 9
+        let result = Self.rotateLeft(s1 &* 5, 7) &* 9
         let t = s1 << 17
         s2 ^= s0
         s3 ^= s1
         s1 ^= s2
         s0 ^= s3
         s2 ^= t
-        s3 = rotateLeft(s3, 45)
+        s3 = Self.rotateLeft(s3, 45)
         return result
     }
 
@@ -140,6 +140,11 @@ public struct RandomSource: RandomNumberGenerator, Sendable {
         return indices
     }
 
+    @inlinable @inline(__always)
+    static func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 {
+        (x << k) | (x >> (64 - k))
+    }
+
     // MARK: - SplitMix64
 
     /// The SplitMix64 output function: a bijective 64-bit mixer.
@@ -156,9 +161,4 @@ public struct RandomSource: RandomNumberGenerator, Sendable {
         state &+= 0x9E37_79B9_7F4A_7C15
         return mix(state)
     }
-}
-
-@inlinable @inline(__always)
-func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 {
-    (x << k) | (x >> (64 - k))
 }

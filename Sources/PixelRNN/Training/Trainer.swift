@@ -46,6 +46,8 @@ public final class Trainer: @unchecked Sendable {
         return (nll.reduce(0, +) / (Double(count) * dims), norm)
     }
 
+    func setStep(_ value: Int) { optimizer.setStep(value) }
+
     /// Adam's moment estimates, for checkpoints: (first, second) in slab order.
     var optimizerState: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
         (optimizer.firstMoment.pointer, optimizer.secondMoment.pointer)

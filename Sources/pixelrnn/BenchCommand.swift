@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import PixelRNN
+
+/// `pixelrnn bench`: training and evaluation speed of the BENCH-ROW model
+/// (DESIGN.md §3) against the machine's peak float32 rate.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmark training and evaluation speed (BENCH-ROW).")
+
+    @Option(help: "Seconds to measure each row.")
+    var seconds: Double = 8
+    @Option(help: "Comma-separated worker counts to measure.")
+    var workers = "1,2"
+    @Option(help: "Peak float32 GFLOP/s of this machine (default: cores × 32 FLOP/cycle × clock).")
+    var peak: Double?
+
+    func run() throws {
+        BLAS.setThreads(1)
+        let model = try PixelRNN(configuration: .benchRow, seed: 1)
+        let height = 28, width = 28
+        let macs = Double(model.multiplyAccumulates(height: height, width: width))
+        let machinePeak = peak ?? MachinePeak.estimate()
+        print("BENCH-ROW: Row LSTM, 28×28×1, 7 blocks, h = 32, output 64→64→256, float32")
+        print("multiply-accumulates per pixel (live connections):")
+        for (name, count) in model.multiplyAccumulatesPerPixelByLayer() where !name.hasPrefix("blocks.") || name.hasPrefix("blocks.0.") {
+            print("  \(name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(count)\(name.hasPrefix("blocks.0.") ? "  (× 7 blocks)" : "")")
+        }
+        print(String(format: "forward pass: %.1f million MACs per image (%.3f GFLOP); training counted as 3× forward",
+                     macs / 1e6, 2 * macs / 1e9))
+        print(String(format: "peak: %.0f GFLOP/s (%@)", machinePeak, MachinePeak.describe()))
+        print("")
+        print("| workload | workers | images/s | GFLOP/s | % of peak |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        var random = RandomSource(seed: 5)
+        let data = (0..<(64 * height * width)).map { _ in UInt8(random.nextInt(below: 256)) }
+        for w in workers.split(separator: ",").compactMap({ Int($0) }) {
+            let trainer = Trainer(model: model, batchSize: 16, workers: w, optimizer: AdamConfiguration())
+            let trainRate = data.withUnsafeBufferPointer { p in
+                measure(seconds: seconds, imagesPerCall: 16) {
+                    _ = trainer.trainStep(pixels: p.baseAddress!, count: 16, height: height, width: width)
+                }
+            }
+            row("training, batch 16", w, trainRate, flopsPerImage: 6 * macs, peak: machinePeak)
+            let evalRate = measure(seconds: seconds, imagesPerCall: 64) {
+                _ = try? model.negativeLogLikelihoods(of: data, count: 64, height: height, width: width, workers: w)
+            }
+            row("evaluation, batch 64", w, evalRate, flopsPerImage: 2 * macs, peak: machinePeak)
+        }
+    }
+
+    func row(_ name: String, _ workers: Int, _ rate: Double, flopsPerImage: Double, peak: Double) {
+        let gflops = rate * flopsPerImage / 1e9
+        print(String(format: "| %@ | %d | %.1f | %.1f | %.1f%% |", name, workers, rate, gflops, 100 * gflops / peak))
+    }
+
+    /// Images per second of `body` (after one warm-up call).
+    func measure(seconds: Double, imagesPerCall: Int, _ body: () -> Void) -> Double {
+        body()
+        let start = Date()
+        var calls = 0
+        while Date().timeIntervalSince(start) < seconds {
+            body()
+            calls += 1
+        }
+        return Double(calls * imagesPerCall) / Date().timeIntervalSince(start)
+    }
+}
+
+/// The machine's peak float32 rate: cores × 32 FLOP/cycle (two 256-bit FMA units) × clock.
+enum MachinePeak {
+    static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    static var clockGHz: Double {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return 2.45 }
+        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
+            if let v = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
+                return v / 1000
+            }
+        }
+        return 2.45
+    }
+
+    static func estimate() -> Double { Double(cores) * 32 * clockGHz }
+
+    static func describe() -> String {
+        String(format: "%d cores × 32 FLOP/cycle × %.2f GHz", cores, clockGHz)
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import PixelRNN
+
+/// `pixelrnn inspect`: what a model file holds.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Show a model file's architecture, tensors and metadata.")
+
+    @OptionGroup var modelOption: ModelOption
+
+    func run() throws {
+        let (model, path) = try modelOption.load()
+        let cfg = model.configuration
+        print("file          \(path)")
+        print("sha256        \(try SafetensorsFile.sha256(ofFileAt: path))")
+        print("architecture  \(cfg.architecture) (\(cfg.architecture.rawValue))")
+        print("channels      \(cfg.channels)  levels \(cfg.levels)")
+        print("size          h = \(cfg.hidden), \(cfg.blocks) blocks, output \(cfg.features)→\(cfg.outputHidden)→\(cfg.levels * cfg.channels)")
+        print("parameters    \(model.parameterCount)")
+        print("metadata:")
+        for key in model.metadata.keys.sorted() { print("  \(key) = \(model.metadata[key]!)") }
+        print("tensors:")
+        for (name, shape) in model.tensorShapes {
+            print("  \(name.padding(toLength: 40, withPad: " ", startingAt: 0)) \(shape.map(String.init).joined(separator: "×"))")
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Imaging
+import PixelRNN
+
+/// `pixelrnn train`: trains a model with a live progress line, periodic checkpoints,
+/// `--resume`, and a loss-curve plot; Ctrl-C saves a checkpoint and stops.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train a PixelRNN on Fashion-MNIST or a folder of images.")
+
+    @Option(help: "Training data: fashion-mnist, or a folder of PNG/JPEG images.")
+    var data = "fashion-mnist"
+    @Option(help: "Output folder: checkpoint.safetensors, model.safetensors, loss.csv, loss.png.")
+    var out = "runs/default"
+    @Option(help: "Architecture: row, diagonal or pixelcnn.")
+    var arch = "row"
+    @Option(help: "LSTM state width h (residual streams carry 2h features).")
+    var hidden = 32
+    @Option(help: "Residual blocks.")
+    var blocks = 7
+    @Option(help: "Width of the hidden output layer (default 2h).")
+    var outputHidden: Int?
+    @Option(help: "Images per step.")
+    var batch = 16
+    @Option(help: "Total steps (the learning-rate schedule ends here).")
+    var steps = 20_000
+    @Option(help: "Stop after this many minutes (the checkpoint can be resumed).")
+    var minutes: Double?
+    @Option(help: "Peak learning rate (Adam).")
+    var learningRate: Float = 1e-3
+    @Option(help: "Warm-up steps.")
+    var warmup = 200
+    @Option(help: "Global gradient-norm clip (0 = none).")
+    var clip: Float = 1
+    @Option(help: "Images held out of the training data for validation.")
+    var holdOut = 5000
+    @Option(help: "Steps between validation passes.")
+    var validateEvery = 1000
+    @Option(help: "Steps between checkpoints.")
+    var checkpointEvery = 500
+    @Option(help: "Random seed (weights, batch order, hold-out split).")
+    var seed: UInt64 = 1
+    @Flag(help: "Continue from OUT/checkpoint.safetensors.")
+    var resume = false
+    @OptionGroup var compute: ComputeOptions
+
+    func validate() throws {
+        guard Architecture(rawValue: arch) != nil else { throw ValidationError("--arch must be row, diagonal or pixelcnn") }
+        guard batch >= 1, steps >= 1, hidden >= 1, blocks >= 0 else { throw ValidationError("sizes must be positive") }
+        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let checkpointPath = out + "/checkpoint.safetensors"
+        let (train, validation) = try DataSource.trainingData(data, holdOut: holdOut, seed: seed)
+
+        let model: PixelRNN
+        if resume {
+            guard fm.fileExists(atPath: checkpointPath) else {
+                throw DataSourceError("--resume: no checkpoint at \(checkpointPath)")
+            }
+            model = try PixelRNN(contentsOf: checkpointPath)
+        } else {
+            let config = ModelConfiguration(
+                architecture: Architecture(rawValue: arch)!, channels: train.channels, hidden: hidden,
+                blocks: blocks, outputHidden: outputHidden)
+            model = try PixelRNN(configuration: config, seed: seed)
+        }
+        var options = TrainingOptions()
+        options.batchSize = batch
+        options.steps = steps
+        options.workers = compute.workers
+        options.seed = seed
+        options.validateEvery = validateEvery
+        options.timeLimit = minutes.map { $0 * 60 }
+        options.optimizer.learningRate = learningRate
+        options.optimizer.warmupSteps = warmup
+        options.optimizer.clipNorm = clip
+        let run = try TrainingRun(model: model, training: train, validation: validation, options: options)
+        if resume { try run.trainer.restoreOptimizer(from: checkpointPath) }
+        let startStep = run.trainer.step
+        let startWall = Double(model.metadata["wall_time_s"] ?? "0") ?? 0
+
+        let command = CommandLine.arguments.joined(separator: " ")
+        model.metadata["training_data"] = "\(data): \(train.count) training images, \(validation.count) held out (seed \(seed))"
+        model.metadata["preprocessing"] = "none: 8-bit values, input scaled by 1/255, discrete 256-way softmax"
+        model.metadata["training_command"] = model.metadata["training_command"].map { $0 + " ; " + command } ?? command
+        model.metadata["seed"] = String(seed)
+        model.metadata["optimizer"] = "Adam lr \(learningRate), warm-up \(warmup), cosine to 5% at \(steps), clip \(clip), batch \(batch)"
+
+        printError("pixelrnn train: \(model.configuration.architecture), h=\(model.configuration.hidden), blocks=\(model.configuration.blocks), \(model.parameterCount) parameters; \(train.description); validation \(validation.count)")
+        printError(resume ? "resuming at step \(startStep)" : "starting")
+
+        let stop = StopFlag()
+        let signalSource = installInterruptHandler(stop)
+        _ = signalSource
+        let csvPath = out + "/loss.csv"
+        if !resume || !fm.fileExists(atPath: csvPath) {
+            try "step,loss_bpd,smoothed_bpd,validation_bpd,learning_rate,images_per_s\n".write(toFile: csvPath, atomically: true, encoding: .utf8)
+        }
+        let csv = try FileHandle(forWritingTo: URL(fileURLWithPath: csvPath))
+        csv.seekToEndOfFile()
+        let isTTY = isatty(2) != 0
+        var lastLine = Date.distantPast
+        var bestValidation = Double(model.metadata["validation_bpd"] ?? "") ?? .infinity
+        let started = Date()
+
+        func saveCheckpoint(_ step: Int) {
+            model.metadata["steps"] = String(step)
+            model.metadata["wall_time_s"] = String(format: "%.0f", startWall + Date().timeIntervalSince(started))
+            do { try run.trainer.saveCheckpoint(to: checkpointPath) } catch { printError("checkpoint failed: \(error)") }
+            writeLossPlot(csvPath: csvPath, to: out + "/loss.png")
+        }
+
+        run.run(shouldStop: { stop.isSet }) { p in
+            var line = String(format: "%d,%.5f,%.5f,", p.step, p.lossBitsPerDim, p.smoothedLossBitsPerDim)
+            line += p.validationBitsPerDim.map { String(format: "%.5f", $0) } ?? ""
+            line += String(format: ",%.3g,%.1f\n", p.learningRate, p.imagesPerSecond)
+            csv.write(Data(line.utf8))
+            if let v = p.validationBitsPerDim, v < bestValidation {
+                bestValidation = v
+                model.metadata["validation_bpd"] = String(format: "%.4f", v)
+                model.metadata["steps"] = String(p.step)
+                try? model.save(to: out + "/model.safetensors")
+            }
+            if p.step % checkpointEvery == 0 { saveCheckpoint(p.step) }
+            let now = Date()
+            if now.timeIntervalSince(lastLine) >= (isTTY ? 0.5 : 30) || p.validationBitsPerDim != nil {
+                lastLine = now
+                let progress = String(
+                    format: "step %d/%d  loss %.3f bits/dim (avg %.3f)%@  %.0f img/s  lr %.2e  ETA %@",
+                    p.step, p.totalSteps, p.lossBitsPerDim, p.smoothedLossBitsPerDim,
+                    p.validationBitsPerDim.map { String(format: "  val %.3f", $0) } ?? "",
+                    p.imagesPerSecond, p.learningRate, formatDuration(p.remainingSeconds))
+                if isTTY && p.validationBitsPerDim == nil {
+                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + progress).utf8))
+                } else {
+                    printError((isTTY ? "\r\u{1B}[K" : "") + progress)
+                }
+            }
+        }
+        if isTTY { printError("") }
+        let step = run.trainer.step
+        saveCheckpoint(step)
+        printError("validating on all \(validation.count) held-out images…")
+        let finalValidation = run.validate()
+        if finalValidation < bestValidation || !fm.fileExists(atPath: out + "/model.safetensors") {
+            model.metadata["validation_bpd"] = String(format: "%.4f", finalValidation)
+            model.metadata["steps"] = String(step)
+            try model.save(to: out + "/model.safetensors")
+        }
+        printError(String(format: "stopped at step %d%@; validation %.4f bits/dim; wrote %@/model.safetensors",
+                          step, stop.isSet ? " (interrupted)" : "", finalValidation, out))
+    }
+}
+
+/// Set from the SIGINT handler; polled by the training loop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+/// Ctrl-C sets `flag` (the loop then saves a checkpoint); a second Ctrl-C exits at once.
+func installInterruptHandler(_ flag: StopFlag) -> any DispatchSourceSignal {
+    signal(SIGINT, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+    let handler: @Sendable () -> Void = {
+        if flag.isSet { exit(130) }
+        printError("\ninterrupted: saving a checkpoint (Ctrl-C again to quit now)")
+        flag.set()
+    }
+    source.setEventHandler(handler: handler)
+    source.resume()
+    return source
+}
+
+/// Renders loss.csv as a line chart (training loss, its average, validation points).
+func writeLossPlot(csvPath: String, to path: String) {
+    guard let text = try? String(contentsOfFile: csvPath, encoding: .utf8) else { return }
+    var train: [Point2D] = [], smooth: [Point2D] = [], validation: [Point2D] = []
+    for line in text.split(separator: "\n").dropFirst() {
+        let f = line.split(separator: ",", omittingEmptySubsequences: false)
+        guard f.count >= 4, let step = Double(f[0]), let loss = Double(f[1]), let avg = Double(f[2]) else { continue }
+        if Int(step) % 10 == 0 { train.append(Point2D(x: step, y: loss)) }
+        smooth.append(Point2D(x: step, y: avg))
+        if let v = Double(f[3]) { validation.append(Point2D(x: step, y: v)) }
+    }
+    var chart = LineChart(
+        title: "Training loss", xLabel: "step", yLabel: "bits/dim",
+        series: [
+            LineChart.Series(name: "training (every 10th step)", points: train, color: RGB(gray: 190), style: .line),
+            LineChart.Series(name: "training, moving average", points: smooth, color: .blue, style: .line),
+            LineChart.Series(name: "validation", points: validation, color: .orange, style: .lineAndMarkers),
+        ])
+    if let lo = (smooth + validation).map(\.y).min() { chart.yRange = (lo - 0.05)...(min(8, lo + 1.5)) }
+    let image = chart.render(width: 900, height: 520)
+    try? image.writePNG(to: path)
+}
