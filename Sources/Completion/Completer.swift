@@ -161,6 +161,19 @@ public struct Completer: Sendable {
             selectedIndex: selected, pixelNLL: pixelNLL, report: report)
     }
 
+    /// Completes one image under a ``Mask``; see ``complete(_:occluded:options:queuedSeconds:)``.
+    /// - Throws: `CompletionError.maskSizeMismatch` when the mask's size differs from the
+    ///   image's, and the errors of the flag-based overload.
+    public func complete(
+        _ image: Image, mask: Mask, options: CompletionOptions = CompletionOptions(), queuedSeconds: Double = 0
+    ) throws(CompletionError) -> CompletionResult {
+        guard mask.width == image.width, mask.height == image.height else {
+            throw .maskSizeMismatch(
+                imageWidth: image.width, imageHeight: image.height, maskWidth: mask.width, maskHeight: mask.height)
+        }
+        return try complete(image, occluded: mask.occluded, options: options, queuedSeconds: queuedSeconds)
+    }
+
     /// Completes a batch of images that share one geometry and one mask, without
     /// reports: the entry point for throughput (each image gets its own K particles;
     /// islands of several images share incremental states).

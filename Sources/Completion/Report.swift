@@ -70,11 +70,15 @@ public struct ModelIdentity: Codable, Sendable, Equatable {
     public var architecture: ArchitectureSummary
     /// Training data and preprocessing (metadata `training_data`); `nil` when absent.
     public var trainingData: String?
-    /// The model's mean held-out NLL in bits/dim (metadata `heldout_bpd_mean`, or
-    /// `test_nll_bits_per_dim`); `nil` when absent.
+    /// The model's own test NLL, bits/dim (metadata `test_bpd`, written by `pixelrnn eval`);
+    /// `nil` when absent.
     public var testNllBitsPerDim: Double?
-    /// Percentiles of the held-out per-image bits/dim (metadata `heldout_bpd_pNN`),
-    /// ascending by percentile; empty when absent.
+    /// The same in nats per image (metadata `test_nll_nats`); `nil` when absent.
+    public var testNllNats: Double?
+    /// What the test NLL was measured on (metadata `test_data`); `nil` when absent.
+    public var testData: String?
+    /// Percentiles of the test images' bits/dim (metadata `test_bpd_p01` … `test_bpd_p99`),
+    /// ascending by percentile; empty when absent. The typicality judgement uses them.
     public var heldoutPercentiles: [PercentilePoint]
 
     /// Reads the identity from a model's configuration and metadata.
@@ -82,21 +86,22 @@ public struct ModelIdentity: Codable, Sendable, Equatable {
     ///   - model: The model.
     ///   - weightsSHA256: Hex SHA-256 of the file the weights came from; when `nil`,
     ///     metadata `weights_sha256` (if any) is used.
-    ///   - name: Overrides metadata `name`.
+    ///   - name: The model's name; when `nil`, metadata `name`, else "unnamed".
     public init(model: PixelRNN, weightsSHA256: String? = nil, name: String? = nil) {
         let meta = model.metadata
         self.name = name ?? meta["name"] ?? "unnamed"
         weightsSha256 = weightsSHA256 ?? meta["weights_sha256"]
         architecture = ArchitectureSummary(model.configuration, parameters: model.parameterCount)
-        trainingData = meta["training_data"] ?? meta["data"]
-        testNllBitsPerDim = (meta["heldout_bpd_mean"] ?? meta["test_nll_bits_per_dim"]).flatMap { Double($0) }
+        trainingData = meta["training_data"]
+        testNllBitsPerDim = meta["test_bpd"].flatMap { Double($0) }
+        testNllNats = meta["test_nll_nats"].flatMap { Double($0) }
+        testData = meta["test_data"]
         heldoutPercentiles = Self.percentiles(from: meta)
     }
 
-    /// Held-out percentiles from metadata keys `heldout_bpd_p01` … `heldout_bpd_p99`
-    /// (any two-digit percentile, and `p100`/`p0` style too).
+    /// Held-out percentiles from metadata keys `test_bpd_pNN` (`NNN` in 0...100).
     static func percentiles(from metadata: [String: String]) -> [PercentilePoint] {
-        let prefix = "heldout_bpd_p"
+        let prefix = "test_bpd_p"
         var points: [PercentilePoint] = []
         for (key, value) in metadata where key.hasPrefix(prefix) {
             guard let p = Double(key.dropFirst(prefix.count)), let v = Double(value), p >= 0, p <= 100, v.isFinite

@@ -300,8 +300,8 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
     @Test func reportFieldsArePresentAndConsistent() throws {
         let model = try perturbedModel(channels: 3, levels: 256, spread: 0.4)
         model.metadata = [
-            "name": "test-rgb", "training_data": "noise", "heldout_bpd_mean": "5.0",
-            "heldout_bpd_p01": "3.0", "heldout_bpd_p50": "5.0", "heldout_bpd_p99": "7.0", "heldout_bpd_p05": "3.5",
+            "name": "test-rgb", "training_data": "noise", "test_bpd": "5.0", "test_nll_nats": "312.0",
+            "test_bpd_p01": "3.0", "test_bpd_p50": "5.0", "test_bpd_p99": "7.0", "test_bpd_p05": "3.5",
         ]
         let identity = ModelIdentity(model: model, weightsSHA256: String(repeating: "ab", count: 32))
         let image = randomImage(width: 6, height: 5, channels: 3, seed: 4)
@@ -324,7 +324,7 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
             isClose($0, -report.evidence.logPVisibleNats / (Double(report.image.visibleSubPixels) * log(2.0)), relative: 1e-12)
         } == true)
         #expect(report.model.name == "test-rgb" && report.model.trainingData == "noise")
-        #expect(report.model.testNllBitsPerDim == 5.0)
+        #expect(report.model.testNllBitsPerDim == 5.0 && report.model.testNllNats == 312)
         #expect(report.model.heldoutPercentiles.map(\.percentile) == [1, 5, 50, 99])
         #expect(report.typicality.visibleBitsPerDim == report.evidence.nllVisibleBitsPerDim)
         #expect(report.typicality.percentile != nil && report.typicality.outOfDistribution != nil)
@@ -336,7 +336,8 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
             #expect(json[key] != nil, "missing \(key)")
         }
         let modelJSON = try #require(json["model"] as? [String: Any])
-        for key in ["name", "weights_sha256", "architecture", "training_data", "test_nll_bits_per_dim", "heldout_percentiles"] {
+        for key in ["name", "weights_sha256", "architecture", "training_data", "test_nll_bits_per_dim", "test_nll_nats",
+                    "heldout_percentiles"] {
             #expect(modelJSON[key] != nil, "missing model.\(key)")
         }
         let sampleJSON = try #require((json["samples"] as? [[String: Any]])?.first)
