@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "pixelrnn",
             dependencies: [
-                "PixelRNN", "Imaging",
+                "PixelRNN", "Imaging", "Completion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings

@@ -165,7 +165,9 @@ final class IslandGroup: @unchecked Sendable {
         var increments = [Double](repeating: 0, count: slots)
         var started = false
         for y in 0..<state.height {
-            for run in plan.rows[y] {
+            for (r, run) in plan.rows[y].enumerated() {
+                // Resampling after the very last step would only add noise and hide the final weights.
+                let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
                 if !run.occluded {
                     let len = run.columns.count, x0 = run.columns.lowerBound
                     let logits = state.logits(row: y, columns: run.columns)
@@ -184,7 +186,7 @@ final class IslandGroup: @unchecked Sendable {
                         }
                     }
                     if started {
-                        reweight(by: increments)
+                        reweight(by: increments, mayResample: !lastRun)
                     } else {
                         for (i, island) in islands.enumerated() { logEvidence[i] += increments[island.slots.lowerBound] }
                     }
@@ -203,7 +205,7 @@ final class IslandGroup: @unchecked Sendable {
                             increments[slot] = draw.logP - draw.logQ
                         }
                         started = true
-                        if tempered { reweight(by: increments) }
+                        if tempered { reweight(by: increments, mayResample: !(lastRun && ch == c - 1)) }
                     }
                 }
             }
@@ -212,8 +214,9 @@ final class IslandGroup: @unchecked Sendable {
     }
 
     /// Multiplies the weights by exp(increments), updates each island's evidence, and
-    /// resamples the islands whose effective sample size fell below half their size.
-    private func reweight(by increments: [Double]) {
+    /// resamples the islands whose effective sample size fell below half their size
+    /// (unless `mayResample` is false: after the last step).
+    private func reweight(by increments: [Double], mayResample: Bool) {
         var ancestors: [Int]? = nil
         for (i, island) in islands.enumerated() {
             let slots = island.slots
@@ -227,7 +230,7 @@ final class IslandGroup: @unchecked Sendable {
             }
             let ess = effectiveSampleSize(logWeight[slots])
             minimumESS[i] = min(minimumESS[i], ess)
-            if ess < Double(slots.count) / 2 {
+            if mayResample && ess < Double(slots.count) / 2 {
                 if ancestors == nil { ancestors = Array(0..<state.particles) }
                 let picks = systematicResample(logWeights: logWeight[slots], random: &islandRandom[i])
                 for (k, a) in picks.enumerated() { ancestors![slots.lowerBound + k] = slots.lowerBound + a }

@@ -370,3 +370,45 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
         #expect(Typicality(visibleBitsPerDim: bitsPerDim, reference: []).outOfDistribution == nil)
     }
 }
+
+// MARK: - Job outputs
+
+@Suite struct JobOutputTests {
+    /// completed.png decodes to the selected completion, samples/ holds every sample
+    /// when K > 1 (and is absent when K = 1), preview.png is a picture, report.json
+    /// decodes to the report.
+    @Test(arguments: [1, 3])
+    func writesTheJobFolder(samples: Int) throws {
+        let model = try perturbedModel(channels: 3, levels: 256, spread: 0.4)
+        let image = randomImage(width: 9, height: 7, channels: 3, seed: 2)
+        let mask = Mask(width: 9, height: 7, occluded: randomMask(count: 63, fraction: 0.3, seed: 1))
+        let result = try Completer(model: model).complete(image, mask: mask, options: CompletionOptions(samples: samples, seed: 4))
+        let folder = try TemporaryDirectory()
+        let out = folder.url.appendingPathComponent("job").path
+        try writeJobOutputs(result, to: out, sync: true)
+        #expect(try Image.decode(contentsOf: out + "/completed.png") == result.completed)
+        let names = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        if samples == 1 {
+            #expect(names == ["completed.png", "preview.png", "report.json"])
+        } else {
+            #expect(names == ["completed.png", "preview.png", "report.json", "samples"])
+            for k in 0..<samples {
+                #expect(try Image.decode(contentsOf: out + "/samples/sample-\(k + 1).png") == result.samples[k])
+            }
+        }
+        let preview = try Image.decode(contentsOf: out + "/preview.png")
+        #expect(preview.width > 3 * 9 * 4 && preview.channels == 3)
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
+        #expect(try CompletionReport.decoder.decode(CompletionReport.self, from: data) == result.report)
+    }
+
+    @Test func unwritableFolderIsATypedError() throws {
+        let model = try perturbedModel(channels: 1, levels: 256, spread: 0.4)
+        let result = try Completer(model: model).complete(
+            Image(width: 2, height: 2, channels: 1, filledWith: 3), occluded: [false, true, false, false])
+        let folder = try TemporaryDirectory()
+        let blocker = folder.url.appendingPathComponent("file").path
+        FileManager.default.createFile(atPath: blocker, contents: Data([1]))
+        #expect(throws: CompletionError.self) { try writeJobOutputs(result, to: blocker + "/job") }
+    }
+}
