@@ -14,6 +14,10 @@ struct TrainCommand: ParsableCommand {
     var data = "fashion-mnist"
     @Option(help: "Output folder: checkpoint.safetensors, model.safetensors, loss.csv, loss.png.")
     var out = "runs/default"
+    @Option(help: "Image size for folder data (shorter side scaled to it by area averaging, then cropped).")
+    var size = 28
+    @Option(help: "Channels for folder data: 1 (gray) or 3 (RGB).")
+    var channels = 1
     @Option(help: "Architecture: row, diagonal or pixelcnn.")
     var arch = "row"
     @Option(help: "LSTM state width h (residual streams carry 2h features).")
@@ -48,6 +52,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         guard Architecture(rawValue: arch) != nil else { throw ValidationError("--arch must be row, diagonal or pixelcnn") }
+        guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3") }
         guard batch >= 1, steps >= 1, hidden >= 1, blocks >= 0 else { throw ValidationError("sizes must be positive") }
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
     }
@@ -57,7 +62,8 @@ struct TrainCommand: ParsableCommand {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         let checkpointPath = out + "/checkpoint.safetensors"
-        let (train, validation) = try DataSource.trainingData(data, holdOut: holdOut, seed: seed)
+        let (train, validation, epochs) = try DataSource.trainingData(
+            data, holdOut: holdOut, seed: seed, size: size, channels: channels)
 
         let model: PixelRNN
         if resume {
@@ -82,6 +88,7 @@ struct TrainCommand: ParsableCommand {
         options.optimizer.warmupSteps = warmup
         options.optimizer.clipNorm = clip
         let run = try TrainingRun(model: model, training: train, validation: validation, options: options)
+        run.epochData = epochs
         if resume { try run.trainer.restoreOptimizer(from: checkpointPath) }
         let startStep = run.trainer.step
         let startWall = Double(model.metadata["wall_time_s"] ?? "0") ?? 0

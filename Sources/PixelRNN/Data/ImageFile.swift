@@ -22,7 +22,13 @@ let imageFileExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm", "pnm
 func decodeImageFile(_ path: String, maximumPixels: Int) throws(DatasetError) -> Image {
     let lowered = path.lowercased()
     if lowered.hasSuffix(".png") || lowered.hasSuffix(".jpg") || lowered.hasSuffix(".jpeg") {
-        throw .unreadableImage(path: path, reason: "PNG and JPEG decoding is not available in this build")
+        var limits = ImageLimits.default
+        limits.maxPixels = maximumPixels
+        do {
+            return try Image.decode(contentsOf: path, limits: limits)
+        } catch {
+            throw .unreadableImage(path: path, reason: error.root.description)
+        }
     }
     let bytes: [UInt8]
     do {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Whole-image evaluation entry points.
 extension PixelRNN {
     /// The logits of every sub-pixel of one image, image-major: `[H][W][C][levels]`.
@@ -5,7 +7,7 @@ extension PixelRNN {
     func logits(of pixels: [UInt8], height: Int, width: Int) -> [Float] {
         let c = configuration.channels, levels = configuration.levels
         precondition(pixels.count == height * width * c)
-        let ws = Workspace(model: self, capacity: 1, height: height, width: width)
+        let ws = Workspace(model: self, capacity: 1, height: height, width: width, forTraining: false)
         ws.batch = 1
         pixels.withUnsafeBufferPointer { gatherInput($0.baseAddress!, into: ws) }
         forwardNetwork(ws)
@@ -27,7 +29,8 @@ extension PixelRNN {
             throw .shapeMismatch(
                 "expected \(count) × \(height) × \(width) × \(c) bytes, got \(pixels.count)")
         }
-        let engine = Engine(model: self, workers: min(workers, count), microBatch: min(16, (count + workers - 1) / workers))
+        let engine = evaluationEngines.checkOut(model: self, workers: max(1, min(workers, count)))
+        defer { evaluationEngines.checkIn(engine) }
         return pixels.withUnsafeBufferPointer {
             engine.run(pixels: $0.baseAddress!, count: count, height: height, width: width,
                        gradientScale: nil, positionNLL: positionNLL)
@@ -54,5 +57,28 @@ extension PixelRNN {
             for i in entry.offset..<(entry.offset + entry.count) where parameters.mask[i] != 0 { n += 1 }
             return (String(entry.name.dropLast(".weight".count)), n)
         }
+    }
+}
+
+/// Evaluation engines kept for reuse (their workspaces are large); an engine is used
+/// by one caller at a time.
+final class EnginePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [Engine] = []
+    /// Images per worker pass: small enough to stay cache-friendly.
+    static let microBatch = 8
+
+    func checkOut(model: PixelRNN, workers: Int) -> Engine {
+        lock.lock()
+        defer { lock.unlock() }
+        if let index = idle.firstIndex(where: { $0.workers == workers }) { return idle.remove(at: index) }
+        return Engine(model: model, workers: workers, microBatch: EnginePool.microBatch, forTraining: false)
+    }
+
+    func checkIn(_ engine: Engine) {
+        lock.lock()
+        defer { lock.unlock() }
+        idle.append(engine)
+        if idle.count > 4 { idle.removeFirst() }
     }
 }

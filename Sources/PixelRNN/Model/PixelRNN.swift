@@ -14,6 +14,7 @@ public final class PixelRNN: @unchecked Sendable {
     public var metadata: [String: String] = [:]
 
     let parameters: ParameterSet
+    let evaluationEngines = EnginePool()
     let inputConvolution: ConvolutionSpec
     let rowBlocks: [RowLSTMBlock]
     let outputHidden: ConvolutionSpec

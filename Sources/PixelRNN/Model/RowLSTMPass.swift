@@ -48,15 +48,15 @@ extension PixelRNN {
         let w = parameters.values
         let f = configuration.features
         let conv = inputConvolution
-        let x0 = ws.streams[0].pointer
+        let x0 = ws.stream(0)
         broadcastRows(w + conv.biasOffset, rows: m, n: f, into: x0)
         BLAS.gemm(
             transB: true, m: m, n: f, k: conv.gatheredWidth,
             ws.inputColumns.pointer, lda: conv.gatheredWidth, w + conv.weightOffset, ldb: conv.gatheredWidth,
             beta: 1, x0, ldc: f)
         for (l, block) in rowBlocks.enumerated() {
-            rowLSTMForward(block, input: ws.streams[l].pointer, output: ws.streams[l + 1].pointer,
-                           activations: ws.blocks[l], ws: ws)
+            rowLSTMForward(block, input: ws.stream(l), output: ws.stream(l + 1),
+                           activations: ws.activations(l), ws: ws)
         }
         outputLayersForward(ws)
     }
@@ -167,7 +167,7 @@ extension PixelRNN {
         let f = configuration.features, o = configuration.outputHidden
         let lc = configuration.levels * configuration.channels
         let r1 = ws.outputInput.pointer, r2 = ws.outputHidden.pointer, logits = ws.logits.pointer
-        relu(ws.streams[configuration.blocks].pointer, count: m * f, into: r1)
+        relu(ws.stream(configuration.blocks), count: m * f, into: r1)
         broadcastRows(w + outputHidden.biasOffset, rows: m, n: o, into: r2)
         BLAS.gemm(transB: true, m: m, n: o, k: f, r1, lda: f, w + outputHidden.weightOffset, ldb: f,
                   beta: 1, r2, ldc: o)
@@ -257,7 +257,7 @@ extension PixelRNN {
         reluBackward(output: r1, gradient: dStream, count: m * f)
 
         for l in stride(from: rowBlocks.count - 1, through: 0, by: -1) {
-            rowLSTMBackward(rowBlocks[l], activations: ws.blocks[l], ws: ws, gradient: g)
+            rowLSTMBackward(rowBlocks[l], activations: ws.activations(l), ws: ws, gradient: g)
         }
 
         let conv = inputConvolution

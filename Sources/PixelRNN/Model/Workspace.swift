@@ -37,16 +37,27 @@ final class Workspace: @unchecked Sendable {
     let inputColumnWidth: Int
     /// Target sub-pixels in position order (M × C).
     let targets: UnsafeMutablePointer<UInt8>
+    /// Whether activations are kept for a backward pass. Without, the blocks share one
+    /// set of activation buffers and the residual stream alternates between two.
+    let forTraining: Bool
     /// Residual stream before each block and after the last (blocks + 1 buffers, M × 2h).
-    let streams: [FloatBuffer]
-    let blocks: [RowLSTMActivations]
+    private let streams: [FloatBuffer]
+    private let blocks: [RowLSTMActivations]
     /// ReLU of the last stream (M × 2h), the hidden output layer after its ReLU (M × o),
     /// and the logits (M × levels·C; replaced by their gradient when training).
     let outputInput: FloatBuffer
     let outputHidden: FloatBuffer
     let logits: FloatBuffer
 
-    // Backward scratch.
+    /// The residual stream entering block `l` (`l == blocks`: after the last block).
+    @inline(__always)
+    func stream(_ l: Int) -> UnsafeMutablePointer<Float> { streams[forTraining ? l : l % 2].pointer }
+
+    /// Block `l`'s activations.
+    @inline(__always)
+    func activations(_ l: Int) -> RowLSTMActivations { blocks[forTraining ? l : 0] }
+
+    // Backward scratch (empty when not training).
     let gradStream: FloatBuffer
     let gradHidden: FloatBuffer
     let gradGates: FloatBuffer
@@ -58,7 +69,8 @@ final class Workspace: @unchecked Sendable {
     /// Negative log-likelihood of each image of the last forward pass, in nats.
     var imageNLL: [Double]
 
-    init(model: PixelRNN, capacity: Int, height: Int, width: Int) {
+    init(model: PixelRNN, capacity: Int, height: Int, width: Int, forTraining: Bool = true) {
+        self.forTraining = forTraining
         let cfg = model.configuration
         configuration = cfg
         self.capacity = capacity
@@ -71,18 +83,21 @@ final class Workspace: @unchecked Sendable {
         inputColumns = FloatBuffer(m * inputColumnWidth)
         targets = .allocate(capacity: m * c)
         targets.initialize(repeating: 0, count: m * c)
-        streams = (0...cfg.blocks).map { _ in FloatBuffer(m * f) }
-        blocks = (0..<cfg.blocks).map { _ in RowLSTMActivations(positions: m, hidden: h, features: f) }
+        streams = (0..<(forTraining ? cfg.blocks + 1 : 2)).map { _ in FloatBuffer(m * f) }
+        blocks = (0..<(forTraining ? cfg.blocks : min(1, cfg.blocks))).map { _ in
+            RowLSTMActivations(positions: m, hidden: h, features: f)
+        }
         outputInput = FloatBuffer(m * f)
         outputHidden = FloatBuffer(m * cfg.outputHidden)
         logits = FloatBuffer(m * cfg.levels * c)
-        gradStream = FloatBuffer(m * f)
-        gradHidden = FloatBuffer(m * h)
-        gradGates = FloatBuffer(m * 4 * h)
-        gradGathered = FloatBuffer(m * 2 * f)
-        gradStateColumns = FloatBuffer(rowMax * 3 * h)
-        cellCarry = FloatBuffer(rowMax * h)
-        gradOutputHidden = FloatBuffer(m * cfg.outputHidden)
+        let g = forTraining ? 1 : 0
+        gradStream = FloatBuffer(g * m * f)
+        gradHidden = FloatBuffer(g * m * h)
+        gradGates = FloatBuffer(g * m * 4 * h)
+        gradGathered = FloatBuffer(g * m * 2 * f)
+        gradStateColumns = FloatBuffer(g * rowMax * 3 * h)
+        cellCarry = FloatBuffer(g * rowMax * h)
+        gradOutputHidden = FloatBuffer(g * m * cfg.outputHidden)
         imageNLL = [Double](repeating: 0, count: capacity)
     }
 

@@ -5,7 +5,7 @@ import Dispatch
 /// slab and calls BLAS single-threaded; gradients are summed afterwards in a fixed
 /// order, so results do not depend on scheduling.
 final class Engine: @unchecked Sendable {
-    let model: PixelRNN
+    unowned let model: PixelRNN
     let workers: Int
     let microBatch: Int
     private(set) var height = 0
@@ -13,12 +13,16 @@ final class Engine: @unchecked Sendable {
     private var workspaces: [Workspace] = []
     let gradients: [FloatBuffer]
 
-    init(model: PixelRNN, workers: Int, microBatch: Int) {
+    /// Whether the engine computes gradients (otherwise it keeps no activations for them).
+    let forTraining: Bool
+
+    init(model: PixelRNN, workers: Int, microBatch: Int, forTraining: Bool = true) {
         precondition(workers >= 1 && microBatch >= 1)
+        self.forTraining = forTraining
         self.model = model
         self.workers = workers
         self.microBatch = microBatch
-        gradients = (0..<workers).map { _ in FloatBuffer(model.parameters.count) }
+        gradients = (0..<workers).map { _ in FloatBuffer(forTraining ? model.parameters.count : 0) }
     }
 
     private func prepare(height: Int, width: Int) {
@@ -27,7 +31,7 @@ final class Engine: @unchecked Sendable {
             self.width = width
             workspaces = []  // free the old ones first
             workspaces = (0..<workers).map { _ in
-                Workspace(model: model, capacity: microBatch, height: height, width: width)
+                Workspace(model: model, capacity: microBatch, height: height, width: width, forTraining: forTraining)
             }
         }
     }
@@ -57,6 +61,7 @@ final class Engine: @unchecked Sendable {
         nonisolated(unsafe) let input = pixels
         nonisolated(unsafe) let nllOut = positionNLL
         let training = gradientScale != nil
+        precondition(!training || forTraining, "an evaluation engine cannot compute gradients")
         if training { for g in gradients { g.zero() } }
         let body: @Sendable (Int) -> Void = { [self] worker in
             let ws = workspaces[worker]

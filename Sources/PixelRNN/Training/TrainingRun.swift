@@ -43,7 +43,10 @@ public struct TrainingProgress: Sendable {
 /// callback for progress and checkpoints.
 public final class TrainingRun: @unchecked Sendable {
     public let trainer: Trainer
-    public let training: ImageDataset
+    public private(set) var training: ImageDataset
+    /// When set, supplies the training images of each epoch (e.g. fresh random crops).
+    public var epochData: (@Sendable (Int) -> ImageDataset)?
+    private var currentEpoch = 0
     public let validation: ImageDataset
     public let options: TrainingOptions
 
@@ -101,6 +104,11 @@ public final class TrainingRun: @unchecked Sendable {
         let startStep = trainer.step
         while trainer.step < options.steps && !shouldStop() {
             if let limit = options.timeLimit, Date().timeIntervalSince(start) >= limit { break }
+            let epoch = trainer.step / max(1, training.count / options.batchSize)
+            if let epochData, epoch != currentEpoch {
+                training = epochData(epoch)
+                currentEpoch = epoch
+            }
             let indices = batchIndices(step: trainer.step)
             batch.withUnsafeMutableBufferPointer { buffer in
                 for (k, index) in indices.enumerated() {
