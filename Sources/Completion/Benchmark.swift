@@ -18,6 +18,8 @@ public enum CompletionBenchmark {
         public var threads: Int
         /// Images completed together (sharing the mask).
         public var images: Int
+        /// Most particles per incremental state (`CompletionOptions.particlesPerIsland`).
+        public var particlesPerState: Int
         /// Milliseconds per image.
         public var millisecondsPerImage: Double
     }
@@ -29,35 +31,38 @@ public enum CompletionBenchmark {
     ///   - images: Images completed per call (one state holds up to eight particles).
     ///   - samples: Sample counts K to measure.
     ///   - threads: Thread counts to measure.
+    ///   - particlesPerState: `CompletionOptions.particlesPerIsland` values to measure
+    ///     (8: the default, two states for 16 images; 16: one state of 16 images at K = 1).
     ///   - seconds: Minimum measuring time per incremental row (after a warm-up call).
     ///   - naive: Also time the naive sampler (one image, K = 1, one thread; seconds per image).
     ///   - report: Called with each row as soon as it is measured.
     /// - Returns: The rows, in measuring order.
     /// - Throws: `CompletionError` for a model without incremental sampling.
     public static func run(
-        model: PixelRNN, images: Int = 16, samples: [Int] = [1, 16], threads: [Int] = [1, 2], seconds: Double = 2,
-        naive: Bool = true, report: (Row) -> Void = { _ in }
+        model: PixelRNN, images: Int = 16, samples: [Int] = [1, 16], threads: [Int] = [1, 2],
+        particlesPerState: [Int] = [8, 16], seconds: Double = 2, naive: Bool = true, report: (Row) -> Void = { _ in }
     ) throws(CompletionError) -> [Row] {
         BLAS.setThreads(1)
         let (batch, occluded) = workload(model: model, images: images)
         let completer = Completer(model: model)
         var rows: [Row] = []
-        for k in samples {
-            for t in threads {
-                let options = CompletionOptions(samples: k, seed: 1, threads: t)
+        let configurations = samples.flatMap { k in particlesPerState.flatMap { p in threads.map { (k, p, $0) } } }
+        for (k, p, t) in configurations {
+            let options = CompletionOptions(samples: k, seed: 1, threads: t, particlesPerIsland: p)
+            _ = try completer.completeBatch(batch, occluded: occluded, options: options)
+            let clock = ContinuousClock()
+            let start = clock.now
+            var calls = 0
+            repeat {
                 _ = try completer.completeBatch(batch, occluded: occluded, options: options)
-                let clock = ContinuousClock()
-                let start = clock.now
-                var calls = 0
-                repeat {
-                    _ = try completer.completeBatch(batch, occluded: occluded, options: options)
-                    calls += 1
-                } while Completion.seconds(clock.now - start) < seconds
-                let ms = 1000 * Completion.seconds(clock.now - start) / Double(calls * images)
-                let row = Row(method: "incremental", samples: k, threads: t, images: images, millisecondsPerImage: ms)
-                rows.append(row)
-                report(row)
-            }
+                calls += 1
+            } while Completion.seconds(clock.now - start) < seconds
+            let ms = 1000 * Completion.seconds(clock.now - start) / Double(calls * images)
+            let row = Row(
+                method: "incremental", samples: k, threads: t, images: images, particlesPerState: p,
+                millisecondsPerImage: ms)
+            rows.append(row)
+            report(row)
         }
         let clock = ContinuousClock()
         var start = clock.now
@@ -67,7 +72,7 @@ public enum CompletionBenchmark {
             calls += 1
         } while Completion.seconds(clock.now - start) < min(seconds, 1)
         let forward = Row(
-            method: "full forward pass", samples: 1, threads: 1, images: 1,
+            method: "full forward pass", samples: 1, threads: 1, images: 1, particlesPerState: 1,
             millisecondsPerImage: 1000 * Completion.seconds(clock.now - start) / Double(calls))
         rows.append(forward)
         report(forward)
@@ -75,7 +80,7 @@ public enum CompletionBenchmark {
             start = clock.now
             _ = try naiveCompletion(model: model, image: batch[0], occluded: occluded, seed: 1)
             let row = Row(
-                method: "naive", samples: 1, threads: 1, images: 1,
+                method: "naive", samples: 1, threads: 1, images: 1, particlesPerState: 1,
                 millisecondsPerImage: 1000 * Completion.seconds(clock.now - start))
             rows.append(row)
             report(row)

@@ -17,10 +17,13 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
     public var temperature: Double
     /// Worker threads (≥ 1); particle islands run in parallel.
     public var threads: Int
-    /// Largest number of particles that share one incremental state and resample
-    /// together (an "island"). K particles form ⌈K / particlesPerIsland⌉ islands that run
-    /// independently (and in parallel); their evidences are averaged. The islands depend
-    /// only on K, never on `threads`.
+    /// Largest number of particles that resample together (an "island"), and largest
+    /// number of particles advanced on one incremental state. K particles form
+    /// ⌈K / particlesPerIsland⌉ islands that run independently (and in parallel); their
+    /// evidences are averaged. In a batch, islands of consecutive images are packed into
+    /// shared states up to this many particles (larger states make larger, faster
+    /// products; more states spread over more threads). Islands and states depend only
+    /// on K, this value and the batch size, never on `threads`.
     public var particlesPerIsland: Int
 
     /// Largest accepted sample count.
