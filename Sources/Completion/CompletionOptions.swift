@@ -61,6 +61,25 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
         }
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case samples, seed, temperature, threads
+        case particlesPerIsland = "particles_per_island"
+    }
+
+    /// Decodes per-job options (`NAME.json`): every key is optional and defaults as in
+    /// ``init(samples:seed:temperature:threads:particlesPerIsland:)``; call ``validate()``
+    /// afterwards.
+    /// - Throws: `DecodingError` for a key of the wrong type.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            samples: try c.decodeIfPresent(Int.self, forKey: .samples) ?? 1,
+            seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0,
+            temperature: try c.decodeIfPresent(Double.self, forKey: .temperature) ?? 1,
+            threads: try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1,
+            particlesPerIsland: try c.decodeIfPresent(Int.self, forKey: .particlesPerIsland) ?? 8)
+    }
+
     /// The particle counts of the islands: ⌈K / P⌉ islands, sizes as equal as possible
     /// (the first ones one larger).
     var islandSizes: [Int] {

@@ -146,6 +146,19 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
         #expect(otherSeed.samples != one.samples)
     }
 
+    /// The naive sampler (a full forward pass per occluded sub-pixel) and the incremental
+    /// one draw the same completion from the same random stream: their logits agree to
+    /// float rounding, so the inverse-CDF draws coincide.
+    @Test(arguments: [1, 3])
+    func naiveAndIncrementalSamplersAgree(channels: Int) throws {
+        let model = try perturbedModel(channels: channels, levels: 256, spread: 0.4, inputGain: 2)
+        let image = randomImage(width: 6, height: 5, channels: channels, seed: 21)
+        let mask = randomMask(count: 30, fraction: 0.5, seed: 22)
+        let incremental = try Completer(model: model).complete(image, occluded: mask, options: CompletionOptions(samples: 1, seed: 5))
+        let naive = try CompletionBenchmark.naiveCompletion(model: model, image: image, occluded: mask, seed: 5)
+        #expect(naive == incremental.completed)
+    }
+
     /// Batches of images sharing a mask give each image the completions it would get
     /// in a batch of any thread count; the batch keeps visible pixels.
     @Test func batchIsIndependentOfThreads() throws {
@@ -354,6 +367,19 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
         #expect(Set(timingsJSON.keys) == ["queued_seconds", "compute_seconds", "total_seconds"])
         let decoded = try CompletionReport.decoder.decode(CompletionReport.self, from: report.jsonData())
         #expect(decoded == report)
+    }
+
+    /// Per-job options decode from partial JSON with defaults for missing keys.
+    @Test func optionsDecodeWithDefaults() throws {
+        let options = try JSONDecoder().decode(CompletionOptions.self, from: Data(#"{"samples": 4, "temperature": 0.5}"#.utf8))
+        #expect(options == CompletionOptions(samples: 4, seed: 0, temperature: 0.5))
+        let empty = try JSONDecoder().decode(CompletionOptions.self, from: Data("{}".utf8))
+        #expect(empty == CompletionOptions())
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(CompletionOptions.self, from: Data(#"{"seed": "x"}"#.utf8))
+        }
+        let bad = try JSONDecoder().decode(CompletionOptions.self, from: Data(#"{"samples": 0}"#.utf8))
+        #expect(throws: CompletionError.invalidOption(name: "samples", reason: "must be in 1...1024, not 0")) { try bad.validate() }
     }
 
     /// Percentiles interpolate linearly; outside [p01, p99] is out of distribution.
