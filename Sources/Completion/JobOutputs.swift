@@ -13,8 +13,8 @@ import Darwin
 /// - `completed.png`: the selected completion;
 /// - `samples/sample-N.png` (N = 1…K): every completion, when more than one was asked for;
 /// - `preview.png`: the input with the occlusion marked, the completions (the selected
-///   one first, at most eight), and the selected completion's per-pixel NLL in bits as
-///   a heat map with its colour scale;
+///   one first, at most eight, or three for pictures over 128 pixels), and the selected
+///   completion's per-pixel NLL in bits as a heat map with its colour scale;
 /// - `report.json`: ``CompletionReport`` (schema in docs/report.md).
 ///
 /// The original inputs are not copied; the caller (the daemon) does that.
@@ -51,8 +51,10 @@ public func writeJobOutputs(_ result: CompletionResult, to directory: String, sy
 public func previewImage(_ result: CompletionResult) -> Image {
     let w = result.input.width, h = result.input.height
     let scale = max(1, min(4, 160 / max(w, h)))
+    // At most eight completions (three for pictures over 128 pixels), the selected one first.
+    let shown = max(w, h) > 128 ? 3 : 8
     var order = [result.selectedIndex]
-    for k in result.samples.indices where k != result.selectedIndex && order.count < 8 { order.append(k) }
+    for k in result.samples.indices where k != result.selectedIndex && order.count < shown { order.append(k) }
     let report = result.report
     var title = "\(report.model.name): \(report.image.occludedPixels) of \(report.image.pixels) pixels occluded"
     if report.sampling.sampled {

@@ -434,7 +434,7 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
             Image(width: 2, height: 2, channels: 1, filledWith: 3), occluded: [false, true, false, false])
         let folder = try TemporaryDirectory()
         let blocker = folder.url.appendingPathComponent("file").path
-        FileManager.default.createFile(atPath: blocker, contents: Data([1]))
+        #expect(FileManager.default.createFile(atPath: blocker, contents: Data([1])))
         #expect(throws: CompletionError.self) { try writeJobOutputs(result, to: blocker + "/job") }
     }
 }
