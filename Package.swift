@@ -54,6 +54,12 @@ let package = Package(
             dependencies: ["CBLAS", "CZlib", "Imaging"],
             swiftSettings: numericSettings
         ),
+        /// Masked conditional sampling with particles, the evidence, the likelihood report and job outputs.
+        .target(
+            name: "Completion",
+            dependencies: ["PixelRNN", "Imaging"],
+            swiftSettings: numericSettings
+        ),
 
         // MARK: - Executables
 
@@ -61,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "pixelrnn",
             dependencies: [
-                "PixelRNN", "Imaging",
+                "PixelRNN", "Imaging", "Completion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
@@ -75,6 +81,8 @@ let package = Package(
         .testTarget(
             name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
+        .testTarget(
+            name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
     ]
 )
 

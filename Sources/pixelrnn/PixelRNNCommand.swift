@@ -7,7 +7,7 @@ struct PixelRNNCommand: ParsableCommand {
         commandName: "pixelrnn",
         abstract: "Train, evaluate and use PixelRNN image models.",
         subcommands: [
-            TrainCommand.self, EvalCommand.self, SampleCommand.self, InspectCommand.self, BenchCommand.self,
+            TrainCommand.self, EvalCommand.self, SampleCommand.self, CompleteCommand.self, InspectCommand.self, BenchCommand.self,
         ])
 }
 

@@ -1,0 +1,39 @@
+import PixelRNN
+
+/// Why a completion could not be made. Every case says what a user needs to fix it.
+public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The mask does not have one flag per pixel of the image.
+    case maskSizeMismatch(imageWidth: Int, imageHeight: Int, maskWidth: Int, maskHeight: Int)
+    /// The images of a batch do not share one geometry.
+    case batchGeometryMismatch(index: Int)
+    /// An option is out of range (`samples`, `temperature`, `threads`…).
+    case invalidOption(name: String, reason: String)
+    /// A visible sub-pixel's value is not one of the model's levels (a model with
+    /// fewer than 256 levels given 8-bit data).
+    case valueOutOfRange(value: Int, levels: Int, y: Int, x: Int)
+    /// The model cannot be used for completion (an architecture without incremental sampling).
+    case unsupportedModel(String)
+    /// Writing an output file failed.
+    case outputFailed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .maskSizeMismatch(iw, ih, mw, mh):
+            "the mask is \(mw)×\(mh) but the image is \(iw)×\(ih); they must be the same size"
+        case .batchGeometryMismatch(let index):
+            "image \(index) of the batch differs in size or channels from image 0"
+        case let .invalidOption(name, reason):
+            "invalid option \(name): \(reason)"
+        case let .valueOutOfRange(value, levels, y, x):
+            "pixel (x \(x), y \(y)) has value \(value), but the model has only \(levels) levels (0...\(levels - 1))"
+        case .unsupportedModel(let why):
+            "the model cannot complete images: \(why)"
+        case let .outputFailed(path, reason):
+            "cannot write \(path): \(reason)"
+        }
+    }
+
+    init(_ error: ModelError) {
+        self = .unsupportedModel(error.description)
+    }
+}

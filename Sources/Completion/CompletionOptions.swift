@@ -1,0 +1,89 @@
+/// How a completion is sampled.
+///
+/// Temperature shapes the *proposal*: occluded sub-pixels are drawn from
+/// softmax(logits / T), and each draw multiplies its particle's weight by p/q (model
+/// probability over proposal probability). The weighted particles therefore always
+/// target the model's own posterior p(occluded | visible), and the evidence stays an
+/// unbiased estimate of p(visible) whatever T is. With one sample the completion is a
+/// plain tempered raster sample (T < 1 sharper, T > 1 more varied); with many samples
+/// the draw by weight pulls the selected completion back towards the untempered
+/// posterior, and T only changes how well the particles cover it.
+public struct CompletionOptions: Sendable, Equatable, Codable {
+    /// Number of particles, and of completions returned (K ≥ 1).
+    public var samples: Int
+    /// Seed of every random draw; the same seed gives the same completions whatever `threads` is.
+    public var seed: UInt64
+    /// Temperature T > 0 of the proposal softmax(logits / T).
+    public var temperature: Double
+    /// Worker threads (≥ 1); particle islands run in parallel.
+    public var threads: Int
+    /// Largest number of particles that resample together (an "island"), and largest
+    /// number of particles advanced on one incremental state. K particles form
+    /// ⌈K / particlesPerIsland⌉ islands that run independently (and in parallel); their
+    /// evidences are averaged. In a batch, islands of consecutive images are packed into
+    /// shared states up to this many particles (larger states make larger, faster
+    /// products; more states spread over more threads). Islands and states depend only
+    /// on K, this value and the batch size, never on `threads`.
+    public var particlesPerIsland: Int
+
+    /// Largest accepted sample count.
+    public static let maximumSamples = 1024
+
+    /// Creates options.
+    /// - Parameters:
+    ///   - samples: particles and completions, 1...1024.
+    ///   - seed: the seed of all random draws.
+    ///   - temperature: proposal temperature, > 0 and finite.
+    ///   - threads: worker threads, ≥ 1.
+    ///   - particlesPerIsland: particles resampled together, ≥ 1.
+    public init(samples: Int = 1, seed: UInt64 = 0, temperature: Double = 1, threads: Int = 1, particlesPerIsland: Int = 8) {
+        self.samples = samples
+        self.seed = seed
+        self.temperature = temperature
+        self.threads = threads
+        self.particlesPerIsland = particlesPerIsland
+    }
+
+    /// Checks the ranges.
+    /// - Throws: `CompletionError.invalidOption` naming the field.
+    public func validate() throws(CompletionError) {
+        guard samples >= 1, samples <= Self.maximumSamples else {
+            throw .invalidOption(name: "samples", reason: "must be in 1...\(Self.maximumSamples), not \(samples)")
+        }
+        guard temperature > 0, temperature.isFinite, Float(temperature) > 0 else {
+            throw .invalidOption(name: "temperature", reason: "must be a finite number > 0, not \(temperature)")
+        }
+        guard threads >= 1, threads <= 256 else {
+            throw .invalidOption(name: "threads", reason: "must be in 1...256, not \(threads)")
+        }
+        guard particlesPerIsland >= 1 else {
+            throw .invalidOption(name: "particles_per_island", reason: "must be ≥ 1, not \(particlesPerIsland)")
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case samples, seed, temperature, threads
+        case particlesPerIsland = "particles_per_island"
+    }
+
+    /// Decodes per-job options (`NAME.json`): every key is optional and defaults as in
+    /// ``init(samples:seed:temperature:threads:particlesPerIsland:)``; call ``validate()``
+    /// afterwards.
+    /// - Throws: `DecodingError` for a key of the wrong type.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            samples: try c.decodeIfPresent(Int.self, forKey: .samples) ?? 1,
+            seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0,
+            temperature: try c.decodeIfPresent(Double.self, forKey: .temperature) ?? 1,
+            threads: try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1,
+            particlesPerIsland: try c.decodeIfPresent(Int.self, forKey: .particlesPerIsland) ?? 8)
+    }
+
+    /// The particle counts of the islands: ⌈K / P⌉ islands, sizes as equal as possible
+    /// (the first ones one larger).
+    var islandSizes: [Int] {
+        let count = (samples + particlesPerIsland - 1) / particlesPerIsland
+        return (0..<count).map { samples / count + ($0 < samples % count ? 1 : 0) }
+    }
+}
