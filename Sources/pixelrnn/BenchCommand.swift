@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Completion
 import PixelRNN
 
 /// `pixelrnn bench`: training and evaluation speed of the BENCH-ROW model
@@ -12,6 +13,8 @@ struct BenchCommand: ParsableCommand {
     var seconds: Double = 8
     @Option(help: "Comma-separated worker counts to measure.")
     var workers = "1,2"
+    @Flag(help: "Skip the completion timings.")
+    var skipCompletion = false
     @Option(help: "Peak float32 GFLOP/s of this machine (default: cores × 32 FLOP/cycle × clock).")
     var peak: Double?
 
@@ -47,6 +50,21 @@ struct BenchCommand: ParsableCommand {
             }
             row("evaluation, batch 64", w, evalRate, flopsPerImage: 2 * macs, peak: machinePeak)
         }
+        guard !skipCompletion else { return }
+        print("")
+        print("Completion of 28×28 images with rows 14–27 occluded (16 images per call):")
+        print("")
+        print("| method | samples K | particles per state | threads | ms per image |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        let threadCounts = workers.split(separator: ",").compactMap { Int($0) }
+        var incremental1 = Double.nan, naive = Double.nan
+        _ = try CompletionBenchmark.run(model: model, threads: threadCounts, seconds: max(1, seconds / 2)) { r in
+            print(String(format: "| %@ | %d | %d | %d | %.2f |", r.method, r.samples, r.particlesPerState, r.threads, r.millisecondsPerImage))
+            if r.method == "incremental" && r.samples == 1 && r.threads == 1 && r.particlesPerState == 16 { incremental1 = r.millisecondsPerImage }
+            if r.method == "naive" { naive = r.millisecondsPerImage }
+        }
+        print("")
+        print(String(format: "naive / incremental (K = 1, one thread): %.0f×", naive / incremental1))
     }
 
     func row(_ name: String, _ workers: Int, _ rate: Double, flopsPerImage: Double, peak: Double) {

@@ -39,6 +39,12 @@ public enum BLAS {
             beta, c, Int32(ldc))
     }
 
+    /// Makes OpenBLAS single-threaded, once per process. Every entry point that runs
+    /// products on several worker threads calls this: multi-threaded BLAS inside
+    /// parallel workers oversubscribes the cores and runs many times slower.
+    static func useSingleThreadPerCall() { _ = singleThreaded }
+    private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
+
     /// A description of the BLAS build (`openblas_get_config`).
     public static var configuration: String {
         String(cString: openblas_get_config())

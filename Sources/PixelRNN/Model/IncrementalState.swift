@@ -57,6 +57,7 @@ public final class IncrementalState: @unchecked Sendable {
             throw .invalidConfiguration("incremental sampling is not available for \(model.configuration.architecture)")
         }
         guard particles >= 1, height >= 1, width >= 1 else { throw .shapeMismatch("empty image or no particles") }
+        BLAS.useSingleThreadPerCall()
         self.model = model
         self.particles = particles
         self.height = height

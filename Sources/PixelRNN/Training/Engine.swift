@@ -18,6 +18,7 @@ final class Engine: @unchecked Sendable {
 
     init(model: PixelRNN, workers: Int, microBatch: Int, forTraining: Bool = true) {
         precondition(workers >= 1 && microBatch >= 1)
+        BLAS.useSingleThreadPerCall()
         self.forTraining = forTraining
         self.model = model
         self.workers = workers
