@@ -382,25 +382,14 @@ public final class Daemon: @unchecked Sendable {
         guard state == .ready || state == .reloading else { return }
         while running.count < configuration.workers, !queued.isEmpty {
             let job = queued.removeFirst()
-            if job.presetFailure == nil {
-                if job.attempts >= configuration.maxAttempts {
-                    job.presetFailure = .tooManyAttempts(job.attempts)
-                } else {
-                    job.attempts += 1
-                    do {
-                        try FS.replaceFile(job.directory.appending(".attempts"), Array("\(job.attempts)\n".utf8))
-                    } catch {
-                        record(error: "cannot record attempt for \(job.name): \(error)")
-                    }
-                }
-            }
             running[job.token] = job
             job.phase.withLock { $0 = .running }
             let processor = self.processor!
             let configuration = self.configuration
             jobs.async(execute: makeJobRunner(job, processor: processor, configuration: configuration))
         }
-        if backlog, hasCapacity {
+        // Back-pressure: rescan once half the claim capacity is free, not after every job.
+        if backlog, queued.count + running.count <= (configuration.workers + configuration.queueCapacity) / 2 {
             backlog = false
             requestScan()
         }
@@ -428,6 +417,19 @@ public final class Daemon: @unchecked Sendable {
         log[metadataKey: "token"] = "\(job.token)"
         let temporary = c.outbox.appending(".tmp-\(job.token)")
         var failure: (stage: String, reason: String)?
+        if job.presetFailure == nil {
+            // Counted before the work starts, so a job that kills the daemon is bounded.
+            if job.attempts >= c.maxAttempts {
+                job.presetFailure = .tooManyAttempts(job.attempts)
+            } else {
+                job.attempts += 1
+                do {
+                    try FS.replaceFile(job.directory.appending(".attempts"), Array("\(job.attempts)\n".utf8))
+                } catch {
+                    log.error("cannot record the attempt", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         if let preset = job.presetFailure {
             failure = ("claim", preset.description)
         } else {
@@ -499,7 +501,7 @@ public final class Daemon: @unchecked Sendable {
         let outputs = Set(try FS.list(folder))
         for entry in try FS.list(job.directory) where !entry.hasPrefix(".") {
             let target = outputs.contains(entry) ? "input-\(entry)" : entry
-            try FS.copyFile(job.directory.appending(entry), to: folder.appending(target))
+            try FS.copyFile(job.directory.appending(entry), to: folder.appending(target), sync: false)
         }
     }
 
@@ -513,7 +515,7 @@ public final class Daemon: @unchecked Sendable {
         for entry in try FS.list(job.directory).sorted() where !entry.hasPrefix(".") {
             let source = job.directory.appending(entry)
             if try FS.metadata(source)?.kind == .regular {
-                try FS.copyFile(source, to: temporary.appending(entry))
+                try FS.copyFile(source, to: temporary.appending(entry), sync: false)
             } else {
                 // Never followed or read: the entry itself is moved (recovery moves it back
                 // if the daemon dies before the failure is published).
@@ -534,7 +536,7 @@ public final class Daemon: @unchecked Sendable {
             "version": Daemon.version,
         ]
         let json = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
-        try FS.writeNewFile(temporary.appending("error.json"), [UInt8](json) + [10])
+        try FS.writeNewFile(temporary.appending("error.json"), [UInt8](json) + [10], sync: false)
         return try publish(job, temporary: temporary, into: c.failed, marker: "failed")
     }
 

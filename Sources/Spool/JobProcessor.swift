@@ -26,7 +26,8 @@ public protocol JobProcessor: Sendable {
     /// What the status file shows as the model identity (name, sha256, architecture...).
     var identity: [String: String] { get }
     /// Processes one claimed job, writing every output file into `outputDirectory` (which
-    /// exists and is empty).
+    /// exists and is empty). The daemon fsyncs the whole folder before publishing it, so
+    /// outputs need not be fsynced here; it may be called on several threads at once.
     /// - Parameters:
     ///   - job: the inputs, inside the claimed work folder; read them, never change them.
     ///   - outputDirectory: where `completed.png`, `report.json`… go.

@@ -148,14 +148,15 @@ enum FS {
         return Array(bytes[0..<done])
     }
 
-    /// Writes `bytes` to a new file (`O_EXCL`), fsyncs and closes it.
-    static func writeNewFile(_ path: FilePath, _ bytes: [UInt8], permissions: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]) throws {
+    /// Writes `bytes` to a new file (`O_EXCL`), fsyncs (when `sync`) and closes it.
+    static func writeNewFile(_ path: FilePath, _ bytes: [UInt8], sync: Bool = true,
+                             permissions: FilePermissions = [.ownerReadWrite, .groupRead, .otherRead]) throws {
         let fd = try Syscall.system("open", path) {
             try FileDescriptor.open(path, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec, .noFollow], permissions: permissions)
         }
         try fd.closeAfter {
             _ = try Syscall.system("write", path) { try fd.writeAll(bytes) }
-            try Syscall.libc("fsync", path) { fsync(fd.rawValue) }
+            if sync { try Syscall.libc("fsync", path) { fsync(fd.rawValue) } }
         }
     }
 
@@ -170,8 +171,8 @@ enum FS {
         try syncDirectory(dir)
     }
 
-    /// Copies a regular file (never following a link) to a new file, fsyncing the copy.
-    static func copyFile(_ source: FilePath, to destination: FilePath) throws {
+    /// Copies a regular file (never following a link) to a new file, fsyncing the copy when `sync`.
+    static func copyFile(_ source: FilePath, to destination: FilePath, sync: Bool = true) throws {
         let (input, _) = try openRegularFileForReading(source)
         try input.closeAfter {
             let output = try Syscall.system("open", destination) {
@@ -186,7 +187,7 @@ enum FS {
                     if n == 0 { break }
                     _ = try Syscall.system("write", destination) { try output.writeAll(buffer[0..<n]) }
                 }
-                try Syscall.libc("fsync", destination) { fsync(output.rawValue) }
+                if sync { try Syscall.libc("fsync", destination) { fsync(output.rawValue) } }
             }
         }
     }

@@ -90,11 +90,11 @@ public struct ValidatingCopyProcessor: JobProcessor {
         report["options"] = ["samples": options.samples, "seed": options.seed.map { NSNumber(value: $0) } ?? NSNull(),
                              "temperature": options.temperature] as [String: Any]
         let outputName = header.format == .png ? "completed.png" : "completed.jpg"
-        try FS.writeNewFile(outputDirectory.appending(outputName), image)
+        try FS.writeNewFile(outputDirectory.appending(outputName), image, sync: false)
         report["outputs"] = [outputName, "report.json"]
         report["seconds"] = Date().timeIntervalSince(started)
         let json = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
-        try FS.writeNewFile(outputDirectory.appending("report.json"), [UInt8](json) + [10])
+        try FS.writeNewFile(outputDirectory.appending("report.json"), [UInt8](json) + [10], sync: false)
         logger.debug("validated", metadata: ["width": "\(header.width)", "height": "\(header.height)", "format": "\(header.format.rawValue)"])
     }
 

@@ -111,6 +111,7 @@ struct DaemonTests {
         for i in stride(from: 0, to: count, by: 3) { try h.drop("k\(i).mask.png", Self.mask) }
         try h.eventually(30, "some jobs done") { h.names(h.outbox).count >= 3 }
         h.stop()  // SIGKILL, mid-flight
+        #expect(!h.names(h.work).isEmpty, "nothing was in flight at the kill")
         try h.start(["--debug-job-delay-ms", "100"])
         try h.eventually(20, "more jobs done") { h.names(h.outbox).count >= 10 }
         h.stop()  // and once more
@@ -123,6 +124,22 @@ struct DaemonTests {
         for i in stride(from: 0, to: count, by: 3) {
             #expect(h.names(h.outbox.appendingPathComponent("k\(i)")).contains("k\(i).mask.png"))
         }
+    }
+
+    @Test func aJobThatNeverFinishesFailsAfterMaxAttempts() throws {
+        let h = try DaemonHarness(settings: ["max_attempts": "2"])
+        try h.drop("poison.png", Self.rgba)
+        for attempt in 1...2 {
+            try h.start(["--debug-job-delay-ms", "60000"])
+            try h.eventually(20, "attempt \(attempt) in flight") { h.jobs()["in_flight"] == 1 }
+            h.stop()  // SIGKILL: the job "killed the daemon"
+        }
+        try h.start()
+        defer { h.stop() }
+        try h.eventually(20, "poison job failed") { h.names(h.failed) == ["poison"] }
+        #expect(try h.errorReason("poison").contains("started 2 times"))
+        #expect(h.names(h.failed.appendingPathComponent("poison")) == ["error.json", "poison.png"])
+        #expect(h.names(h.outbox).isEmpty && h.names(h.work).isEmpty)
     }
 
     @Test func badInputsFailWithClearReasonsAndTheDaemonKeepsServing() throws {
@@ -167,7 +184,7 @@ struct DaemonTests {
         let status = try h.status()
         #expect(status["state"] as? String == "ready")
         #expect((status["last_error"] as? [String: Any])?["message"] != nil)
-        #expect(h.jobs()["failed"] == expected.count)
+        try h.eventually(10, "status failed count") { h.jobs()["failed"] == expected.count }
     }
 
     @Test func sighupReloadsAGoodModelAndKeepsTheOldOneOnACorruptModel() throws {
