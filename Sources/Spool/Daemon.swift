@@ -55,6 +55,7 @@ public final class Daemon: @unchecked Sendable {
     private var nextWakeup: Double?
     private var lastRescan = 0.0
     private var lastStatusWrite = 0.0
+    private var lastWatchdog = 0.0
     private var statusScheduled = false
     private var lowDiskLogged = false
     private var timers: [any DispatchSourceTimer] = []
@@ -177,7 +178,10 @@ public final class Daemon: @unchecked Sendable {
         }
         if now - lastStatusWrite >= configuration.statusInterval { writeStatusNow() }
         // The tick runs on the control queue, so a ping proves the main loop makes progress.
-        if notifier.watchdogInterval != nil { notify(["WATCHDOG=1"]) }
+        if let interval = notifier.watchdogInterval, now - lastWatchdog >= min(interval / 4, 5) {
+            lastWatchdog = now
+            notify(["WATCHDOG=1"])
+        }
     }
 
     // MARK: - Scanning and claiming
@@ -461,12 +465,14 @@ public final class Daemon: @unchecked Sendable {
         }
         try? FS.removeTree(temporary)
         let (stage, reason) = failure!
+        if job.phase.withLock({ $0 == .returned }) { return .returned }
         do {
             let published = try publishFailure(job, stage: stage, reason: reason, processor: processor, configuration: c)
             guard let published else { return .returned }
             log.warning("failed", metadata: ["reason": "\(reason)", "result": "\(c.failed.appending(published))"])
             return .failed(published, reason: reason)
         } catch {
+            if job.phase.withLock({ $0 == .returned }) { return .returned }
             log.error("cannot publish failure; job stays in work/ for the next start", metadata: ["error": "\(error)", "reason": "\(reason)"])
             return .stuck("\(job.name): \(reason); and moving it to failed/ failed: \(error)")
         }
@@ -759,6 +765,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func finishDrain() {
         dispatchPrecondition(condition: .onQueue(control))
+        guard state == .draining else { return }
         for timer in timers { timer.cancel() }
         watcher.stop()
         state = .stopped

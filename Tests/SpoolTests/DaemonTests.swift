@@ -16,6 +16,8 @@ struct DaemonTests {
 
     @Test func alphaImageAndPairsInEitherOrderArePublished() throws {
         let h = try DaemonHarness()
+        let prometheus = h.root.appendingPathComponent("pixelrnnd.prom")
+        try h.writeConfig(["prometheus_textfile": prometheus.path])
         try h.start()
         defer { h.stop() }
         try h.drop("alpha.png", Self.rgba)
@@ -49,6 +51,9 @@ struct DaemonTests {
         try h.dropAtomically("alpha.png", Self.rgba)
         try h.eventually(30, "suffixed result") { h.names(h.outbox).contains("alpha-1") }
         try h.eventually(10, "status counts") { h.jobs()["done"] == 5 }
+        try h.eventually(10, "prometheus textfile") {
+            ((try? String(contentsOf: prometheus, encoding: .utf8)) ?? "").contains("pixelrnnd_jobs_done_total 5")
+        }
     }
 
     @Test func aFileWrittenSlowlyIsNotTakenBeforeItIsClosed() throws {
@@ -128,6 +133,7 @@ struct DaemonTests {
 
     @Test func aJobThatNeverFinishesFailsAfterMaxAttempts() throws {
         let h = try DaemonHarness(settings: ["max_attempts": "2"])
+        try FileManager.default.createDirectory(at: h.inbox, withIntermediateDirectories: true)
         try h.drop("poison.png", Self.rgba)
         for attempt in 1...2 {
             try h.start(["--debug-job-delay-ms", "60000"])
@@ -255,6 +261,27 @@ struct DaemonTests {
         try h.start(waitForReady: false)
         #expect(try h.waitForExit(timeout: 20) != 0)
         #expect(h.log.contains("workers = 'many'"))
+    }
+
+    @Test func systemdNotificationsFollowTheLifeCycle() throws {
+        let h = try DaemonHarness()
+        let listener = try NotifyListener(path: h.root.appendingPathComponent("notify.sock").path)
+        h.environment = ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"]
+        try h.start()
+        defer { h.stop() }
+        try h.eventually(20, "READY=1") { listener.receive(); return listener.messages.contains("READY=1") }
+        #expect(listener.messages.contains { $0.hasPrefix("STATUS=ready") })
+        try h.eventually(20, "WATCHDOG=1") { listener.receive(); return listener.messages.contains("WATCHDOG=1") }
+        h.signal(SIGHUP)
+        try h.eventually(20, "RELOADING=1 then READY=1") {
+            listener.receive()
+            guard let reloading = listener.messages.lastIndex(of: "RELOADING=1") else { return false }
+            return listener.messages[reloading...].contains("READY=1")
+        }
+        h.signal(SIGTERM)
+        #expect(try h.waitForExit(timeout: 20) == 0)
+        listener.receive()
+        #expect(listener.messages.contains("STOPPING=1"))
     }
 
     @Test func systemdUnitVerifiesCleanly() throws {

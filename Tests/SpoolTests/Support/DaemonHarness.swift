@@ -19,6 +19,8 @@ final class DaemonHarness: @unchecked Sendable {
     var configFile: URL { root.appendingPathComponent("pixelrnnd.conf") }
     var logFile: URL { root.appendingPathComponent("daemon.log") }
     private(set) var process: Process?
+    /// Extra environment variables for the daemon.
+    var environment: [String: String] = [:]
 
     /// Settings that make tests fast; override per test.
     static let fastSettings: [String: String] = [
@@ -56,6 +58,7 @@ final class DaemonHarness: @unchecked Sendable {
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = ["--config", configFile.path, "--processor", "validate"] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: logFile.path) {
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         }
