@@ -428,7 +428,8 @@ public final class Daemon: @unchecked Sendable {
             } else {
                 job.attempts += 1
                 do {
-                    try FS.replaceFile(job.directory.appending(".attempts"), Array("\(job.attempts)\n".utf8))
+                    // Not fsynced: it survives kill -9 (page cache); a power cut costs at most an extra attempt.
+                    try FS.replaceFile(job.directory.appending(".attempts"), Array("\(job.attempts)\n".utf8), durable: false)
                 } catch {
                     log.error("cannot record the attempt", metadata: ["error": "\(error)"])
                 }
@@ -459,6 +460,8 @@ public final class Daemon: @unchecked Sendable {
                 log.info("published", metadata: ["result": "\(c.outbox.appending(published))"])
                 return .published(published)
             } catch {
+                // The temporary result is about to go; so must a marker that vouches for it.
+                try? FS.unlink(job.directory.appending(".done"))
                 failure = ("publish", "\(error)")
                 log.error("publishing failed", metadata: ["error": "\(error)"])
             }
@@ -560,7 +563,11 @@ public final class Daemon: @unchecked Sendable {
             try? FS.removeTree(temporary)
             return nil
         }
-        try FS.writeNewFile(job.directory.appending(".done"), Array(marker.utf8))
+        // The marker's existence is what counts (recovery looks for the temporary folder
+        // itself), so only the folder entry needs to be durable.
+        let done = job.directory.appending(".done")
+        try? FS.unlink(done)
+        try FS.writeNewFile(done, Array(marker.utf8), sync: false)
         try FS.syncDirectory(job.directory)
         let name = try Self.renameIntoPlace(temporary, folder: folder, name: job.name)
         try FS.syncDirectory(folder)
@@ -637,10 +644,11 @@ public final class Daemon: @unchecked Sendable {
             if case let .image(n) = role { return n } else { return nil }
         }.first ?? inputs.sorted().first.map(SpoolNames.jobName(of:)) ?? token)
         if entries.contains(".done") {
-            let marker = String(decoding: try FS.readFile(directory.appending(".done"), limit: 64), as: UTF8.self)
-            let folder = marker == "failed" ? c.failed : c.outbox
-            let temporary = folder.appending(".tmp-\(token)")
-            if try FS.metadata(temporary) != nil {
+            // The result was complete: finish its rename if it has not happened (the
+            // temporary folder disappears only by that rename).
+            for folder in [c.outbox, c.failed] {
+                let temporary = folder.appending(".tmp-\(token)")
+                guard try FS.metadata(temporary) != nil else { continue }
                 let published = try Self.renameIntoPlace(temporary, folder: folder, name: name)
                 try FS.syncDirectory(folder)
                 logger.info("finished an interrupted publication", metadata: ["job": "\(name)", "result": "\(folder.appending(published))"])

@@ -160,15 +160,16 @@ enum FS {
         }
     }
 
-    /// Replaces `path` atomically: writes `path.tmp-PID` (a name the spool never takes), fsyncs,
-    /// renames over `path`, fsyncs the folder.
-    static func replaceFile(_ path: FilePath, _ bytes: [UInt8]) throws {
+    /// Replaces `path` atomically: writes `.NAME.PID.tmp` (a name the spool never takes),
+    /// fsyncs it, renames it over `path`, fsyncs the folder. With `durable: false` the fsyncs
+    /// are skipped: readers still never see a torn file, but a power cut may lose the update.
+    static func replaceFile(_ path: FilePath, _ bytes: [UInt8], durable: Bool = true) throws {
         let dir = path.removingLastComponent()
         let tmp = dir.appending(".\(path.lastComponent?.string ?? "file").\(getpid()).tmp")
         _ = try? unlink(tmp)
-        try writeNewFile(tmp, bytes)
+        try writeNewFile(tmp, bytes, sync: durable)
         try rename(tmp, to: path)
-        try syncDirectory(dir)
+        if durable { try syncDirectory(dir) }
     }
 
     /// Copies a regular file (never following a link) to a new file, fsyncing the copy when `sync`.
