@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "pixelrnn", targets: ["pixelrnn"]),
+        .executable(name: "pixelrnnd", targets: ["pixelrnnd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,6 +62,16 @@ let package = Package(
             swiftSettings: numericSettings
         ),
 
+        /// The spool daemon's machinery: config, inotify watcher, claim, queue, publish, status, systemd.
+        .target(
+            name: "Spool",
+            dependencies: [
+                "CInotify", "Imaging", "PixelRNN", "Completion",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+
         // MARK: - Executables
 
         /// `pixelrnn`: train, eval, sample, complete, bench, inspect.
@@ -71,6 +82,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings
+        ),
+        /// `pixelrnnd`: the spool daemon (flags, logging bootstrap, processor loader; the rest is `Spool`).
+        .executableTarget(
+            name: "pixelrnnd",
+            dependencies: [
+                "Spool",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
 
         // MARK: - Tests
@@ -83,6 +104,8 @@ let package = Package(
         .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
         .testTarget(
             name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
+        /// End-to-end tests of the built `pixelrnnd` binary on temporary spools.
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "TestSupport"]),
     ]
 )
 

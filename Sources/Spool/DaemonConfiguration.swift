@@ -1,0 +1,198 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's settings: `etc/pixelrnnd.conf` (`key = value` lines, `#` comments), with
+/// command-line flags applied on top. Every key, its meaning and its default are listed in
+/// ``DaemonConfiguration/keys`` and documented in `docs/daemon.md`.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// Spool root holding `inbox/`, `work/`, `outbox/` and `failed/` (`spool`).
+    public var spool: FilePath = "/var/spool/pixelrnnd"
+    /// Folder for `status.json` (`state`).
+    public var state: FilePath = "/var/lib/pixelrnnd"
+    /// Model file; empty means the embedded default model (`model`).
+    public var model: FilePath? = nil
+    /// A label for the model shown in the status file and reports; empty means derived (`model_name`).
+    public var modelName: String = ""
+    /// Jobs processed at the same time (`workers`).
+    public var workers: Int = 1
+    /// Threads one job may use (`threads_per_job`).
+    public var threadsPerJob: Int = 1
+    /// Claimed jobs waiting for a worker, beyond those in flight (`queue_capacity`).
+    public var queueCapacity: Int = 16
+    /// Seconds an image without alpha waits for its mask (`mask_wait`).
+    public var maskWait: Double = 60
+    /// Seconds since its last modification before a file found by a scan is taken (`settle`).
+    public var settle: Double = 2
+    /// Starts of a job before it is failed as a poison job (`max_attempts`).
+    public var maxAttempts: Int = 3
+    /// Seconds in-flight jobs get to finish on SIGTERM before they return to `inbox/` (`drain_timeout`).
+    public var drainTimeout: Double = 30
+    /// Seconds between full scans of `inbox/` (`rescan_interval`).
+    public var rescanInterval: Double = 30
+    /// Seconds between status file refreshes when nothing happens (`status_interval`).
+    public var statusInterval: Double = 5
+    /// Largest accepted image width in pixels (`max_width`).
+    public var maxWidth: Int = 4096
+    /// Largest accepted image height in pixels (`max_height`).
+    public var maxHeight: Int = 4096
+    /// Largest accepted width × height (`max_pixels`).
+    public var maxPixels: Int = 4_194_304
+    /// Largest accepted input file in bytes (`max_bytes`).
+    public var maxBytes: Int64 = 32 << 20
+    /// Claiming stops while the spool's file system has less free space than this (`min_free_bytes`).
+    public var minFreeBytes: Int64 = 256 << 20
+    /// Prometheus textfile-collector file, rewritten with the status; empty = none (`prometheus_textfile`).
+    public var prometheusTextfile: FilePath? = nil
+    /// Samples per job unless the job's options say otherwise (`samples`).
+    public var samples: Int = 1
+    /// Sampling temperature unless the job's options say otherwise (`temperature`).
+    public var temperature: Double = 1.0
+    /// Test hook, never read from the file: extra milliseconds each job takes.
+    public var debugJobDelayMilliseconds: Int = 0
+
+    /// A configuration with every default.
+    public init() {}
+
+    /// The configuration keys, in file order, with their documentation.
+    public static let keys: [(key: String, help: String)] = [
+        ("spool", "spool root holding inbox/, work/, outbox/ and failed/"),
+        ("state", "folder for status.json"),
+        ("model", "model file (safetensors); empty = embedded default model"),
+        ("model_name", "label for the model in status and reports; empty = derived from the model"),
+        ("workers", "jobs processed at the same time"),
+        ("threads_per_job", "threads one job may use"),
+        ("queue_capacity", "claimed jobs waiting for a worker, beyond those in flight"),
+        ("mask_wait", "seconds an image without alpha waits for its NAME.mask.png"),
+        ("settle", "seconds since last modification before a file found by a scan is taken"),
+        ("max_attempts", "starts of a job before it is failed as a poison job"),
+        ("drain_timeout", "seconds in-flight jobs get on SIGTERM before returning to inbox/"),
+        ("rescan_interval", "seconds between full scans of inbox/"),
+        ("status_interval", "seconds between status refreshes when idle"),
+        ("max_width", "largest image width in pixels"),
+        ("max_height", "largest image height in pixels"),
+        ("max_pixels", "largest width x height"),
+        ("max_bytes", "largest input file in bytes"),
+        ("min_free_bytes", "claiming pauses below this much free space on the spool's file system"),
+        ("prometheus_textfile", "Prometheus textfile-collector output; empty = none"),
+        ("samples", "samples per job unless NAME.json says otherwise"),
+        ("temperature", "sampling temperature unless NAME.json says otherwise"),
+    ]
+
+    /// Sets one key from its text value.
+    /// - Throws: ``SpoolError/configuration(_:)`` for an unknown key or a bad value.
+    public mutating func set(_ key: String, _ value: String, origin: String = "") throws {
+        let at = origin.isEmpty ? "" : "\(origin): "
+        func bad(_ expected: String) -> SpoolError {
+            SpoolError.configuration("\(at)\(key) = '\(value)': expected \(expected)")
+        }
+        func int(_ range: ClosedRange<Int>) throws -> Int {
+            guard let v = Int(value), range.contains(v) else { throw bad("an integer in \(range.lowerBound)...\(range.upperBound)") }
+            return v
+        }
+        func bytes() throws -> Int64 {
+            guard let v = Int64(value), v >= 0 else { throw bad("a byte count ≥ 0") }
+            return v
+        }
+        func seconds(_ minimum: Double = 0) throws -> Double {
+            guard let v = Double(value), v.isFinite, v >= minimum, v <= 86_400 * 365 else { throw bad("seconds ≥ \(minimum)") }
+            return v
+        }
+        func path() throws -> FilePath {
+            guard !value.isEmpty, !value.contains("\0") else { throw bad("a path") }
+            return Self.absolute(FilePath(value))
+        }
+        switch key {
+        case "spool": spool = try path()
+        case "state": state = try path()
+        case "model": model = value.isEmpty ? nil : try path()
+        case "model_name": modelName = value
+        case "workers": workers = try int(1...256)
+        case "threads_per_job": threadsPerJob = try int(1...256)
+        case "queue_capacity": queueCapacity = try int(0...100_000)
+        case "mask_wait": maskWait = try seconds()
+        case "settle": settle = try seconds()
+        case "max_attempts": maxAttempts = try int(1...1000)
+        case "drain_timeout": drainTimeout = try seconds()
+        case "rescan_interval": rescanInterval = try seconds(0.1)
+        case "status_interval": statusInterval = try seconds(0.1)
+        case "max_width": maxWidth = try int(1...1 << 24)
+        case "max_height": maxHeight = try int(1...1 << 24)
+        case "max_pixels": maxPixels = try int(1...1 << 40)
+        case "max_bytes": maxBytes = try bytes()
+        case "min_free_bytes": minFreeBytes = try bytes()
+        case "prometheus_textfile": prometheusTextfile = value.isEmpty ? nil : try path()
+        case "samples": samples = try int(1...10_000)
+        case "temperature":
+            guard let v = Double(value), v.isFinite, v > 0, v <= 100 else { throw bad("a number in (0, 100]") }
+            temperature = v
+        default:
+            throw SpoolError.configuration("\(at)unknown key '\(key)' (known keys: \(Self.keys.map(\.key).joined(separator: ", ")))")
+        }
+    }
+
+    /// Parses configuration text over the current values.
+    /// - Parameters:
+    ///   - text: `key = value` lines; `#` starts a comment; blank lines are ignored.
+    ///   - origin: the file name, for error messages.
+    /// - Throws: ``SpoolError/configuration(_:)`` naming the line.
+    public mutating func apply(text: String, origin: String) throws {
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingSpaces
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "=") else {
+                throw SpoolError.configuration("\(origin):\(index + 1): expected 'key = value', found '\(trimmed)'")
+            }
+            let key = trimmed[..<eq].trimmingSpaces
+            let value = trimmed[trimmed.index(after: eq)...].trimmingSpaces
+            try set(String(key), String(value), origin: "\(origin):\(index + 1)")
+        }
+    }
+
+    /// Loads the configuration: defaults, then the file (if any), then the overrides in order.
+    /// - Parameters:
+    ///   - file: the configuration file; `nil` means defaults only.
+    ///   - overrides: `(key, value)` pairs from command-line flags.
+    /// - Throws: ``SpoolError/configuration(_:)`` or a system error reading the file.
+    public static func load(file: FilePath?, overrides: [(String, String)]) throws -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        if let file {
+            let bytes = try FS.readFile(file, limit: 1 << 20)
+            try configuration.apply(text: String(decoding: bytes, as: UTF8.self), origin: file.string)
+        }
+        for (key, value) in overrides { try configuration.set(key, value, origin: "--\(key.replacingUnderscores)") }
+        return configuration
+    }
+
+    /// `path` made absolute against the current folder.
+    static func absolute(_ path: FilePath) -> FilePath {
+        if path.isAbsolute { return path.lexicallyNormalized() }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let cwd = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return FilePath(cwd).pushing(path).lexicallyNormalized()
+    }
+
+    /// Derived spool folders.
+    var inbox: FilePath { spool.appending("inbox") }
+    var work: FilePath { spool.appending("work") }
+    var outbox: FilePath { spool.appending("outbox") }
+    var failed: FilePath { spool.appending("failed") }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return s
+    }
+}
+
+extension String {
+    var replacingUnderscores: String { String(map { $0 == "_" ? "-" : $0 }) }
+}

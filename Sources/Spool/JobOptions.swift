@@ -1,0 +1,66 @@
+import Foundation
+import SystemPackage
+
+/// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.
+///
+/// The file is one JSON object with any of `samples` (integer 1...10000), `seed` (integer
+/// ≥ 0) and `temperature` (number in (0, 100]). Any other key is an error, so a typo does
+/// not silently fall back to a default.
+public struct JobOptions: Sendable, Equatable {
+    /// Number of samples (particles) to draw.
+    public var samples: Int
+    /// Random seed; `nil` means one is chosen and reported.
+    public var seed: UInt64?
+    /// Sampling temperature.
+    public var temperature: Double
+
+    /// The configuration's defaults.
+    public init(defaults configuration: DaemonConfiguration) {
+        samples = configuration.samples
+        seed = nil
+        temperature = configuration.temperature
+    }
+
+    /// Reads and validates `NAME.json` on top of the configuration's defaults.
+    /// - Parameters:
+    ///   - path: the options file, or `nil` for defaults.
+    ///   - configuration: the defaults.
+    /// - Throws: ``SpoolError/badInput(_:)`` naming the bad key, or a file error.
+    public init(contentsOf path: FilePath?, defaults configuration: DaemonConfiguration) throws {
+        self.init(defaults: configuration)
+        guard let path else { return }
+        let bytes = try FS.readFile(path, limit: 1 << 16)
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(bytes))
+        } catch {
+            throw SpoolError.badInput("options file '\(path.lastComponent?.string ?? "")' is not valid JSON")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw SpoolError.badInput("options file must hold a JSON object with samples, seed and/or temperature")
+        }
+        for (key, value) in dictionary {
+            func integer() -> Int64? {
+                guard let n = value as? NSNumber, !(value is Bool) else { return nil }
+                let d = n.doubleValue
+                guard d.rounded() == d, abs(d) < 9.0e15 else { return nil }
+                return Int64(d)
+            }
+            switch key {
+            case "samples":
+                guard let n = integer(), (1...10_000).contains(n) else { throw SpoolError.badInput("options: samples must be an integer in 1...10000") }
+                samples = Int(n)
+            case "seed":
+                guard let n = integer(), n >= 0 else { throw SpoolError.badInput("options: seed must be an integer ≥ 0") }
+                seed = UInt64(n)
+            case "temperature":
+                guard let n = value as? NSNumber, !(value is Bool), n.doubleValue > 0, n.doubleValue <= 100 else {
+                    throw SpoolError.badInput("options: temperature must be a number in (0, 100]")
+                }
+                temperature = n.doubleValue
+            default:
+                throw SpoolError.badInput("options: unknown key '\(key)' (allowed: samples, seed, temperature)")
+            }
+        }
+    }
+}

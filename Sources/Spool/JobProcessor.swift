@@ -1,0 +1,40 @@
+import Logging
+import SystemPackage
+
+/// The input files of one claimed job; every path lies inside the job's work folder.
+public struct JobInputs: Sendable {
+    /// The job's name (`NAME` of `NAME.png`), as the user wrote it.
+    public var name: String
+    /// The image: `NAME.png`, `NAME.jpg` or `NAME.jpeg`.
+    public var image: FilePath
+    /// `NAME.mask.png`, when one was dropped.
+    public var mask: FilePath?
+    /// `NAME.json` with per-job options, when one was dropped (see ``JobOptions``).
+    public var options: FilePath?
+
+    /// Creates a job description.
+    public init(name: String, image: FilePath, mask: FilePath? = nil, options: FilePath? = nil) {
+        self.name = name
+        self.image = image
+        self.mask = mask
+        self.options = options
+    }
+}
+
+/// What turns one job's inputs into its outputs. The daemon knows nothing else about models.
+public protocol JobProcessor: Sendable {
+    /// What the status file shows as the model identity (name, sha256, architecture...).
+    var identity: [String: String] { get }
+    /// Processes one claimed job, writing every output file into `outputDirectory` (which
+    /// exists and is empty). The daemon fsyncs the whole folder before publishing it, so
+    /// outputs need not be fsynced here; it may be called on several threads at once.
+    /// - Parameters:
+    ///   - job: the inputs, inside the claimed work folder; read them, never change them.
+    ///   - outputDirectory: where `completed.png`, `report.json`… go.
+    ///   - logger: the daemon's logger, with the job's name in its metadata.
+    /// - Throws: an error whose description is a clear reason for `error.json` when the input is bad.
+    func process(_ job: JobInputs, outputDirectory: FilePath, logger: Logger) throws
+}
+
+/// Loads a processor from configuration (used at start and on SIGHUP); throws on a bad model.
+public typealias JobProcessorLoader = @Sendable (DaemonConfiguration) throws -> any JobProcessor

@@ -1,0 +1,49 @@
+import SystemPackage
+
+/// Everything that can go wrong in the spool daemon, with what a person needs to act on it.
+///
+/// The `description` of each case is what lands in a job's `error.json` (`reason`) and in
+/// the status file's `last_error`, so it is written for the person who dropped the file.
+public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A system call failed: the call's name, the path it was about, and `errno`.
+    case system(call: String, path: String, errno: Errno)
+    /// The configuration file or a flag has a bad value or an unknown key.
+    case configuration(String)
+    /// An input is not a regular file (directory, symbolic link, FIFO…); it is never followed.
+    case notARegularFile(name: String, kind: String)
+    /// An input's name matches no job role (`NAME.png|jpg|jpeg`, `NAME.mask.png`, `NAME.json`).
+    case unrecognisedName(String)
+    /// An input is not what its name says, or is damaged.
+    case badInput(String)
+    /// An image or file exceeds a configured limit.
+    case limitExceeded(String)
+    /// A job has a mask or options but its image never arrived, or the reverse.
+    case incompleteJob(String)
+    /// A job was started `attempts` times and never finished (the daemon died each time).
+    case tooManyAttempts(Int)
+    /// The model could not be loaded; the previous one (if any) stays in use.
+    case modelLoad(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .system(call, path, errno):
+            return "\(call)(\(path)) failed: \(errno.description) (errno \(errno.rawValue))"
+        case let .configuration(message):
+            return "configuration: \(message)"
+        case let .notARegularFile(name, kind):
+            return "'\(name)' is a \(kind), not a regular file; it was not followed or read"
+        case let .unrecognisedName(name):
+            return "'\(name)' is not a job input name (expected NAME.png, NAME.jpg, NAME.jpeg, NAME.mask.png or NAME.json)"
+        case let .badInput(message):
+            return message
+        case let .limitExceeded(message):
+            return message
+        case let .incompleteJob(message):
+            return message
+        case let .tooManyAttempts(attempts):
+            return "the job was started \(attempts) times and never finished (the daemon stopped during each attempt); giving up"
+        case let .modelLoad(path, reason):
+            return "cannot load model '\(path)': \(reason)"
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import SystemPackage
+
+/// The daemon's life cycle, as `status.json` shows it.
+public enum DaemonState: String, Sendable {
+    case starting, ready, reloading, draining, stopped
+}
+
+/// One picture of the daemon for `status.json` and the Prometheus text file.
+struct StatusSnapshot {
+    var pid: Int32
+    var version: String
+    var state: DaemonState
+    var startedAt: Date
+    var updatedAt: Date
+    var model: [String: String]
+    var waiting: Int
+    var queued: Int
+    var inFlight: Int
+    var done: Int
+    var failed: Int
+    var latencyP50: Double?
+    var latencyP95: Double?
+    var throughput: Double
+    var lastError: String?
+    var lastErrorAt: Date?
+
+    private static func iso(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
+    /// The JSON document (schema in `docs/daemon.md`).
+    func json() throws -> [UInt8] {
+        let object: [String: Any] = [
+            "pid": Int(pid),
+            "version": version,
+            "state": state.rawValue,
+            "started_at": Self.iso(startedAt),
+            "updated_at": Self.iso(updatedAt),
+            "uptime_seconds": updatedAt.timeIntervalSince(startedAt),
+            "model": model,
+            "jobs": ["waiting": waiting, "queued": queued, "in_flight": inFlight, "done": done, "failed": failed],
+            "latency_seconds": ["p50": latencyP50.map { $0 as Any } ?? NSNull(), "p95": latencyP95.map { $0 as Any } ?? NSNull()],
+            "throughput_jobs_per_second": throughput,
+            "last_error": lastError.map { ["message": $0, "at": lastErrorAt.map(Self.iso) ?? ""] as Any } ?? NSNull(),
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return [UInt8](data) + [10]
+    }
+
+    /// The node_exporter textfile-collector format.
+    func prometheus() -> [UInt8] {
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ value: Double, _ labels: String = "") {
+            lines.append("# HELP pixelrnnd_\(name) \(help)")
+            lines.append("# TYPE pixelrnnd_\(name) \(type)")
+            lines.append("pixelrnnd_\(name)\(labels) \(value)")
+        }
+        metric("up", "gauge", "1 while the daemon is ready", state == .ready ? 1 : 0, "{state=\"\(state.rawValue)\"}")
+        metric("jobs_waiting", "gauge", "Jobs in the inbox or claimed, not yet started", Double(waiting))
+        metric("jobs_in_flight", "gauge", "Jobs being processed", Double(inFlight))
+        metric("jobs_done_total", "counter", "Jobs published to outbox/ since start", Double(done))
+        metric("jobs_failed_total", "counter", "Jobs published to failed/ since start", Double(failed))
+        metric("latency_p50_seconds", "gauge", "Median claim-to-publish latency", latencyP50 ?? 0)
+        metric("latency_p95_seconds", "gauge", "95th percentile claim-to-publish latency", latencyP95 ?? 0)
+        metric("throughput_jobs_per_second", "gauge", "Jobs finished per second over the last minute", throughput)
+        metric("start_time_seconds", "gauge", "Start time, seconds since the epoch", startedAt.timeIntervalSince1970)
+        return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+}
+
+/// Latency percentiles and throughput over a sliding window.
+struct JobStatistics {
+    private var latencies: [Double] = []
+    private var finishTimes: [Double] = []
+    var done = 0
+    var failed = 0
+
+    mutating func record(latency: Double, at now: Double, failed isFailure: Bool) {
+        if isFailure { failed += 1 } else { done += 1 }
+        latencies.append(latency)
+        if latencies.count > 2000 { latencies.removeFirst(latencies.count - 1000) }
+        finishTimes.append(now)
+        finishTimes.removeAll { $0 < now - 60 }
+    }
+
+    /// The `q` quantile (nearest rank) of the last 1000 latencies.
+    func percentile(_ q: Double) -> Double? {
+        let recent = latencies.suffix(1000).sorted()
+        guard !recent.isEmpty else { return nil }
+        let rank = Int((q * Double(recent.count)).rounded(.up)) - 1
+        return recent[min(max(rank, 0), recent.count - 1)]
+    }
+
+    /// Jobs finished per second over the last minute (or since start, if shorter).
+    func throughput(now: Double, uptime: Double) -> Double {
+        let window = min(60, max(uptime, 0.001))
+        return Double(finishTimes.filter { $0 >= now - window }.count) / window
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import SystemPackage
+
+/// A test and diagnostic processor (`pixelrnnd --processor validate`): it checks a job's
+/// inputs for real, then publishes the image unchanged as the "completion".
+///
+/// Checks: every input is a regular file (opened with `O_NOFOLLOW`) within `max_bytes`;
+/// the image is a PNG or JPEG by its signature; PNG chunks and CRCs are sound; width,
+/// height and pixel count are within the limits (from the header, before any allocation);
+/// the occlusion comes from a mask or an alpha channel; a mask is a PNG of the image's size;
+/// the options file is valid. Outputs: `completed.png` (`completed.jpg` for a JPEG input),
+/// a copy of the image, and `report.json` describing what was checked.
+public struct ValidatingCopyProcessor: JobProcessor {
+    /// The configuration the processor was loaded with (limits, defaults, model label).
+    public let configuration: DaemonConfiguration
+    public let identity: [String: String]
+
+    /// "Loads" the processor: when a model path is configured, the file must exist and look
+    /// like a safetensors file (an 8-byte little-endian header length, then a JSON object
+    /// that fits in the file).
+    /// - Throws: ``SpoolError/modelLoad(path:reason:)``.
+    public init(configuration: DaemonConfiguration) throws {
+        self.configuration = configuration
+        var identity = ["processor": "validate"]
+        if let model = configuration.model {
+            let bytes: [UInt8]
+            do {
+                bytes = try FS.readFile(model, limit: 1 << 32)
+            } catch {
+                throw SpoolError.modelLoad(path: model.string, reason: "\(error)")
+            }
+            try Self.checkSafetensors(bytes, path: model)
+            identity["file"] = model.string
+            identity["bytes"] = String(bytes.count)
+            identity["checksum"] = String(CRC32.checksum(bytes), radix: 16)
+            identity["name"] = configuration.modelName.isEmpty ? (model.stem ?? "model") : configuration.modelName
+        } else {
+            identity["name"] = configuration.modelName.isEmpty ? "none" : configuration.modelName
+        }
+        self.identity = identity
+    }
+
+    /// The loader for `--processor validate`.
+    public static let loader: JobProcessorLoader = { try ValidatingCopyProcessor(configuration: $0) }
+
+    static func checkSafetensors(_ bytes: [UInt8], path: FilePath) throws {
+        guard bytes.count >= 10 else { throw SpoolError.modelLoad(path: path.string, reason: "too short for a safetensors file") }
+        var length: UInt64 = 0
+        for i in 0..<8 { length |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard length >= 2, length <= UInt64(bytes.count - 8) else {
+            throw SpoolError.modelLoad(path: path.string, reason: "not a safetensors file (header length \(length) does not fit in \(bytes.count) bytes)")
+        }
+        guard bytes[8] == UInt8(ascii: "{") else {
+            throw SpoolError.modelLoad(path: path.string, reason: "not a safetensors file (header is not a JSON object)")
+        }
+    }
+
+    public func process(_ job: JobInputs, outputDirectory: FilePath, logger: Logger) throws {
+        let started = Date()
+        let image = try FS.readFile(job.image, limit: configuration.maxBytes)
+        let header = try ImageHeader.parse(image)
+        try checkLimits(header, what: "image")
+        var report: [String: Any] = [
+            "processor": "validate",
+            "model": identity,
+            "name": job.name,
+            "image": describe(header, file: job.image),
+        ]
+        if let maskPath = job.mask {
+            let mask = try FS.readFile(maskPath, limit: configuration.maxBytes)
+            let maskHeader: ImageHeader
+            do {
+                maskHeader = try ImageHeader.parse(mask)
+            } catch {
+                throw SpoolError.badInput("mask '\(maskPath.lastComponent?.string ?? "")': \(error)")
+            }
+            guard maskHeader.format == .png else { throw SpoolError.badInput("the mask must be a PNG file") }
+            guard maskHeader.width == header.width, maskHeader.height == header.height else {
+                throw SpoolError.badInput("mask is \(maskHeader.width)×\(maskHeader.height) but the image is \(header.width)×\(header.height); they must be the same size")
+            }
+            report["mask"] = describe(maskHeader, file: maskPath)
+            report["occlusion"] = "mask"
+        } else if header.hasAlpha {
+            report["occlusion"] = "alpha"
+        } else {
+            throw SpoolError.incompleteJob("the image has no alpha channel and no mask (\(job.name).mask.png) was given, so nothing is marked as occluded")
+        }
+        let options = try JobOptions(contentsOf: job.options, defaults: configuration)
+        report["options"] = ["samples": options.samples, "seed": options.seed.map { NSNumber(value: $0) } ?? NSNull(),
+                             "temperature": options.temperature] as [String: Any]
+        let outputName = header.format == .png ? "completed.png" : "completed.jpg"
+        try FS.writeNewFile(outputDirectory.appending(outputName), image, sync: false)
+        report["outputs"] = [outputName, "report.json"]
+        report["seconds"] = Date().timeIntervalSince(started)
+        let json = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        try FS.writeNewFile(outputDirectory.appending("report.json"), [UInt8](json) + [10], sync: false)
+        logger.debug("validated", metadata: ["width": "\(header.width)", "height": "\(header.height)", "format": "\(header.format.rawValue)"])
+    }
+
+    private func checkLimits(_ header: ImageHeader, what: String) throws {
+        let c = configuration
+        guard header.width <= c.maxWidth, header.height <= c.maxHeight, header.width * header.height <= c.maxPixels else {
+            throw SpoolError.limitExceeded("\(what) is \(header.width)×\(header.height) pixels; the limits are \(c.maxWidth)×\(c.maxHeight) and \(c.maxPixels) pixels (max_width, max_height, max_pixels)")
+        }
+    }
+
+    private func describe(_ header: ImageHeader, file: FilePath) -> [String: Any] {
+        ["file": file.lastComponent?.string ?? "", "format": header.format.rawValue, "width": header.width,
+         "height": header.height, "colour_type": header.colourType, "bit_depth": header.bitDepth, "alpha": header.hasAlpha]
+    }
+}

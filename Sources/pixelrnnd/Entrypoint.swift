@@ -1,0 +1,72 @@
+import ArgumentParser
+import Logging
+import Spool
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pixelrnnd`: flags, logging, the processor loader; everything else lives in `Spool`.
+@main
+struct Entrypoint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pixelrnnd",
+        abstract: "Fills occluded image regions dropped into a spool folder.",
+        discussion: "Settings come from the configuration file (see docs/daemon.md); flags override it.",
+        version: Daemon.version)
+
+    /// Which job processor the daemon runs.
+    enum ProcessorKind: String, ExpressibleByArgument, CaseIterable {
+        /// Test and diagnostic mode: checks inputs and publishes the image unchanged.
+        case validate
+    }
+
+    @Option(help: "Configuration file (key = value lines).")
+    var config: String?
+
+    @Option(help: "Spool root holding inbox/, work/, outbox/ and failed/.")
+    var spool: String?
+
+    @Option(help: "Folder for status.json.")
+    var state: String?
+
+    @Option(help: "Model file (safetensors); empty = embedded default model.")
+    var model: String?
+
+    @Option(help: "Jobs processed at the same time.")
+    var workers: Int?
+
+    @Option(help: "Job processor. 'validate' checks inputs and copies the image (a test and diagnostic mode).")
+    var processor: ProcessorKind = .validate
+
+    @Option(help: .hidden)
+    var debugJobDelayMs: Int = 0
+
+    func run() throws {
+        // libinotifytools first, so that its descriptor is small (it uses select()).
+        let watcher = try InotifyWatcher.initialize()
+        LoggingSystem.bootstrap { label in
+            var handler = KeyValueLogHandler(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "pixelrnnd")
+        var overrides: [(String, String)] = []
+        if let spool { overrides.append(("spool", spool)) }
+        if let state { overrides.append(("state", state)) }
+        if let model { overrides.append(("model", model)) }
+        if let workers { overrides.append(("workers", String(workers))) }
+        let file = config.map { FilePath($0) }
+        var configuration = try DaemonConfiguration.load(file: file, overrides: overrides)
+        configuration.debugJobDelayMilliseconds = max(0, debugJobDelayMs)
+        let loader: JobProcessorLoader
+        switch processor {
+        case .validate: loader = ValidatingCopyProcessor.loader
+        }
+        let daemon = Daemon(configuration: configuration, configurationFile: file, overrides: overrides,
+                            watcher: watcher, loader: loader, logger: logger)
+        let status = try daemon.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+@testable import Spool
+
+/// In-process tests of the parts that need no running daemon.
+struct ImageHeaderTests {
+    @Test(arguments: [(UInt8(0), false), (2, false), (4, true), (6, true)])
+    func pngHeadersGiveSizeAndAlpha(colourType: UInt8, alpha: Bool) throws {
+        let header = try ImageHeader.parse(TestImages.png(width: 7, height: 3, colourType: colourType))
+        #expect(header.format == .png)
+        #expect(header.width == 7 && header.height == 3)
+        #expect(header.colourType == Int(colourType))
+        #expect(header.hasAlpha == alpha)
+    }
+
+    @Test func jpegHeaderGivesSize() throws {
+        let header = try ImageHeader.parse(TestImages.jpegHeader(width: 640, height: 480))
+        #expect(header.format == .jpeg && header.width == 640 && header.height == 480 && !header.hasAlpha)
+    }
+
+    @Test func aFlippedByteFailsTheChunkCRC() {
+        var bytes = TestImages.png(width: 4, height: 4, colourType: 2)
+        bytes[20] ^= 0x01
+        #expect(throws: SpoolError.self) { try ImageHeader.parse(bytes) }
+    }
+}
+
+struct ConfigurationTests {
+    @Test func fileValuesAndOverridesApplyInOrder() throws {
+        var c = DaemonConfiguration()
+        try c.apply(text: "# comment\nworkers = 3 # trailing\n\nmask_wait=2.5\nmodel =\n", origin: "test.conf")
+        #expect(c.workers == 3)
+        #expect(c.maskWait.isApproximatelyEqual(to: 2.5))
+        #expect(c.model == nil)
+        try c.set("workers", "5")
+        #expect(c.workers == 5)
+    }
+
+    @Test(arguments: ["workers = 0", "workers = two", "colour = blue", "temperature = -1", "no equals sign"])
+    func badLinesAreErrors(line: String) {
+        var c = DaemonConfiguration()
+        #expect(throws: SpoolError.self) { try c.apply(text: line, origin: "test.conf") }
+    }
+
+    @Test func everyKeyIsInTheShippedFileAndTheDocs() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = try String(contentsOf: root.appendingPathComponent("etc/pixelrnnd.conf"), encoding: .utf8)
+        let docs = try String(contentsOf: root.appendingPathComponent("docs/daemon.md"), encoding: .utf8)
+        var c = DaemonConfiguration()
+        try c.apply(text: file, origin: "etc/pixelrnnd.conf")
+        for (key, _) in DaemonConfiguration.keys {
+            #expect(file.contains("\n\(key) =") || file.contains("\n# \(key) ="), "\(key) missing from etc/pixelrnnd.conf")
+            #expect(docs.contains("`\(key)`"), "\(key) missing from docs/daemon.md")
+        }
+    }
+}
+
+struct NameTests {
+    @Test(arguments: [
+        ("a.png", SpoolNames.Role.image("a")), ("a.JPEG", .image("a")), ("a.mask.png", .mask("a")),
+        ("a.json", .options("a")), ("a.txt", .unknown), ("x.y.png", .image("x.y")),
+    ])
+    func roles(name: String, role: SpoolNames.Role) {
+        #expect(SpoolNames.role(of: name) == role)
+    }
+
+    @Test(arguments: [".hidden.png", "upload.png.part", "x.tmp", "y.PART"])
+    func ignoredNames(name: String) {
+        #expect(SpoolNames.isIgnored(name))
+    }
+
+    @Test func outputNamesAreSafe() {
+        #expect(SpoolNames.outputName(for: "a\nb\u{7}c") == "a_b_c")
+        #expect(SpoolNames.outputName(for: String(repeating: "é", count: 300)).utf8.count <= 200)
+    }
+}
+
+extension Double {
+    func isApproximatelyEqual(to other: Double, relativeTolerance: Double = 1e-9) -> Bool {
+        abs(self - other) <= relativeTolerance * max(abs(self), abs(other), 1)
+    }
+}

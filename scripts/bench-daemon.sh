@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Daemon throughput and latency: drops N small 28×28 RGBA PNG jobs into a fresh spool and
+# reads throughput (jobs/s) and p50/p95 claim-to-publish latency from status.json, for 1
+# and 2 workers. Usage: scripts/bench-daemon.sh [N] [processor]   (defaults: 200 validate)
+# Uses .build/release/pixelrnnd (run `swift build -c release` first) or $PIXELRNND.
+set -euo pipefail
+N=${1:-200}
+PROCESSOR=${2:-validate}
+BIN=${PIXELRNND:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/pixelrnnd}
+[ -x "$BIN" ] || { echo "no $BIN; build with: swift build -c release" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
+
+# One 28×28 RGBA PNG (stored zlib blocks), the left half occluded (alpha 0).
+make_png() {
+python3 - "$1" <<'PY'
+import struct, sys, zlib
+w = h = 28
+raw = b"".join(b"\0" + b"".join(bytes([(x * 9) & 255, (y * 9) & 255, 128, 0 if x < 14 else 255]) for x in range(w)) for y in range(h))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+}
+
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+TMP=$(mktemp -d /tmp/pixelrnnd-bench.XXXXXX)
+trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
+make_png "$TMP/job.png"
+printf "%-8s %6s %10s %10s %10s %10s\n" workers jobs seconds "jobs/s" "p50 ms" "p95 ms"
+for WORKERS in 1 2; do
+  SPOOL="$TMP/spool-$WORKERS"
+  mkdir -p "$SPOOL/inbox" "$SPOOL/stage"
+  for i in $(seq -w 1 "$N"); do cp "$TMP/job.png" "$SPOOL/stage/bench$i.png"; done
+  "$BIN" --spool "$SPOOL" --state "$SPOOL/state" --workers "$WORKERS" --processor "$PROCESSOR" 2>"$TMP/log-$WORKERS" &
+  PID=$!
+  for _ in $(seq 100); do [ -f "$SPOOL/state/status.json" ] && [ "$(field "$SPOOL/state/status.json" 'd["state"]')" = ready ] && break; sleep 0.1; done
+  START=$(date +%s.%N)
+  for f in "$SPOOL"/stage/*.png; do mv "$f" "$SPOOL/inbox/"; done   # rename in: IN_MOVED_TO
+  while :; do
+    DONE=$(field "$SPOOL/state/status.json" 'd["jobs"]["done"] + d["jobs"]["failed"]')
+    [ "$DONE" -ge "$N" ] && break
+    sleep 0.05
+  done
+  END=$(date +%s.%N)
+  sleep 0.3
+  S="$SPOOL/state/status.json"
+  python3 - "$S" "$N" "$START" "$END" "$WORKERS" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); n = int(sys.argv[2]); t = float(sys.argv[4]) - float(sys.argv[3])
+lat = d["latency_seconds"]
+print(f"{sys.argv[5]:<8} {n:>6} {t:>10.2f} {n / t:>10.1f} {lat['p50'] * 1000:>10.1f} {lat['p95'] * 1000:>10.1f}")
+PY
+  kill -TERM $PID; wait $PID || true
+done
