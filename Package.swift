@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
         /// End-to-end tests of the built `pixelrnnd` binary on temporary spools.
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "TestSupport"]),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool", "PixelRNN", "Imaging", "TestSupport"]),
     ]
 )
 

@@ -18,6 +18,8 @@ struct Entrypoint: ParsableCommand {
 
     /// Which job processor the daemon runs.
     enum ProcessorKind: String, ExpressibleByArgument, CaseIterable {
+        /// Completion with the PixelRNN (the product).
+        case pixelrnn
         /// Test and diagnostic mode: checks inputs and publishes the image unchanged.
         case validate
     }
@@ -37,8 +39,8 @@ struct Entrypoint: ParsableCommand {
     @Option(help: "Jobs processed at the same time.")
     var workers: Int?
 
-    @Option(help: "Job processor. 'validate' checks inputs and copies the image (a test and diagnostic mode).")
-    var processor: ProcessorKind = .validate
+    @Option(help: "Job processor: 'pixelrnn' completes images; 'validate' only checks inputs and copies the image (a test and diagnostic mode).")
+    var processor: ProcessorKind = .pixelrnn
 
     @Option(help: .hidden)
     var debugJobDelayMs: Int = 0
@@ -62,6 +64,7 @@ struct Entrypoint: ParsableCommand {
         configuration.debugJobDelayMilliseconds = max(0, debugJobDelayMs)
         let loader: JobProcessorLoader
         switch processor {
+        case .pixelrnn: loader = CompletionJobProcessor.loader
         case .validate: loader = ValidatingCopyProcessor.loader
         }
         let daemon = Daemon(configuration: configuration, configurationFile: file, overrides: overrides,

@@ -21,6 +21,8 @@ final class DaemonHarness: @unchecked Sendable {
     private(set) var process: Process?
     /// Extra environment variables for the daemon.
     var environment: [String: String] = [:]
+    /// The job processor: `validate` (fast, checks inputs only) or `pixelrnn` (the model).
+    var processor = "validate"
 
     /// Settings that make tests fast; override per test.
     static let fastSettings: [String: String] = [
@@ -57,7 +59,7 @@ final class DaemonHarness: @unchecked Sendable {
     func start(_ extraArguments: [String] = [], waitForReady: Bool = true) throws {
         let process = Process()
         process.executableURL = Self.binary
-        process.arguments = ["--config", configFile.path, "--processor", "validate"] + extraArguments
+        process.arguments = ["--config", configFile.path, "--processor", processor] + extraArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         if !FileManager.default.fileExists(atPath: logFile.path) {
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
