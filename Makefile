@@ -9,7 +9,10 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE     := -c release
 TESTFLAGS   := -c release -Xswiftc -enable-testing
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench install clean
+
+PREFIX      ?= /usr
+DESTDIR     ?=
 
 ## deps: install the Debian packages the build and the tests need (only those missing).
 deps:
@@ -37,6 +40,23 @@ test: deps
 ## bench: the benchmark table of docs/benchmarks.md.
 bench: build
 	.build/release/pixelrnn bench
+
+## install: binaries, default model, configuration and systemd unit in their places
+## (PREFIX=/usr by default, as the unit expects); creates the pixelrnnd user and spool
+## when run as root on the target system (DESTDIR empty).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pixelrnnd \
+	  $(DESTDIR)$(PREFIX)/share/doc/pixelrnnd $(DESTDIR)/etc $(DESTDIR)/lib/systemd/system
+	install -m 755 .build/release/pixelrnnd .build/release/pixelrnn $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 models/default.safetensors $(DESTDIR)$(PREFIX)/share/pixelrnnd/default.safetensors
+	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/pixelrnnd/
+	[ -e $(DESTDIR)/etc/pixelrnnd.conf ] || install -m 644 etc/pixelrnnd.conf $(DESTDIR)/etc/pixelrnnd.conf
+	install -m 644 systemd/pixelrnnd.service $(DESTDIR)/lib/systemd/system/pixelrnnd.service
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  getent passwd pixelrnnd >/dev/null || adduser --system --group --home /var/lib/pixelrnnd pixelrnnd; \
+	  install -d -o pixelrnnd -g pixelrnnd -m 2775 /var/spool/pixelrnnd /var/spool/pixelrnnd/inbox; \
+	  echo "installed; start with: systemctl daemon-reload && systemctl enable --now pixelrnnd"; \
+	fi
 
 clean:
 	rm -rf .build
