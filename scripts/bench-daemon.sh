@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# Daemon throughput and latency: drops N small 28×28 RGBA PNG jobs into a fresh spool and
+# Daemon throughput and latency: drops N small 28×28 gray+alpha PNG jobs into a fresh spool and
 # reads throughput (jobs/s) and p50/p95 claim-to-publish latency from status.json, for 1
-# and 2 workers. Usage: scripts/bench-daemon.sh [N] [processor]   (defaults: 200 validate)
+# and 2 workers. Usage: scripts/bench-daemon.sh [N] [processor]   (defaults: 200 pixelrnn, the default model)
 # Uses .build/release/pixelrnnd (run `swift build -c release` first) or $PIXELRNND.
 set -euo pipefail
 N=${1:-200}
-PROCESSOR=${2:-validate}
+PROCESSOR=${2:-pixelrnn}
 BIN=${PIXELRNND:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/pixelrnnd}
 [ -x "$BIN" ] || { echo "no $BIN; build with: swift build -c release" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
 
-# One 28×28 RGBA PNG (stored zlib blocks), the left half occluded (alpha 0).
+# One 28×28 gray+alpha PNG (stored zlib blocks), the bottom half occluded (alpha 0).
 make_png() {
 python3 - "$1" <<'PY'
 import struct, sys, zlib
 w = h = 28
-raw = b"".join(b"\0" + b"".join(bytes([(x * 9) & 255, (y * 9) & 255, 128, 0 if x < 14 else 255]) for x in range(w)) for y in range(h))
+raw = b"".join(b"\0" + b"".join(bytes([200 if 6 < x < 22 and 3 < y < 25 else 0, 0 if y >= 14 else 255]) for x in range(w)) for y in range(h))
 def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 4, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
 open(sys.argv[1], "wb").write(png)
 PY
 }
