@@ -2,6 +2,8 @@
 // logits, sampling from a tempered softmax, and float64 log-sum-exp over particle
 // log-weights.
 
+import PixelRNN
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,31 +11,6 @@ import Darwin
 #endif
 
 typealias F8 = SIMD8<Float>
-
-/// exp(x) on SIMD8 lanes: range reduction by ln 2 and a degree-6 polynomial; relative
-/// error about 2e-7 over [-87, 88] (inputs are clamped to that range). Glibc's `expf`
-/// is a scalar call about ten times slower, and the sampler needs one exponential per
-/// level per sub-pixel.
-@inline(__always)
-func fastExp(_ x: F8) -> F8 {
-    var x = x
-    x.replace(with: 88.0, where: x .> 88.0)
-    x.replace(with: -87.0, where: x .< -87.0)
-    let magic: Float = 12_582_912  // 1.5·2²³: rounds x·log2(e) into the low mantissa bits
-    let t = x * 1.442_695_04 + magic
-    let n = t - magic
-    let r = x - n * 0.693_145_751_953_125 - n * 1.428_606_765_330_187_045e-06
-    var p = F8(repeating: 1.0 / 720.0)
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    let scale = unsafeBitCast((ni &+ 127) &<< 23, to: F8.self)
-    return p * scale
-}
 
 @inline(__always)
 private func load8(_ p: UnsafePointer<Float>) -> F8 {
