@@ -104,6 +104,8 @@ let package = Package(
         .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
         .testTarget(
             name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
+        /// End-to-end tests of the built `pixelrnn` binary.
+        .testTarget(name: "CLITests", dependencies: ["Imaging", "TestSupport"]),
         /// End-to-end tests of the built `pixelrnnd` binary on temporary spools.
         .testTarget(name: "SpoolTests", dependencies: ["Spool", "PixelRNN", "Imaging", "TestSupport"]),
     ]
