@@ -8,9 +8,24 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect", abstract: "Show a model file's architecture, tensors and metadata.")
 
     @OptionGroup var modelOption: ModelOption
+    @Option(help: "Set a metadata entry (KEY=VALUE) and rewrite the file; repeatable.")
+    var set: [String] = []
+
+    func validate() throws {
+        for entry in set where !entry.contains("=") || entry.hasPrefix("=") {
+            throw ValidationError("--set takes KEY=VALUE, not \"\(entry)\"")
+        }
+    }
 
     func run() throws {
         let (model, path) = try modelOption.load()
+        if !set.isEmpty {
+            for entry in set {
+                let key = String(entry[..<entry.firstIndex(of: "=")!])
+                model.metadata[key] = String(entry[entry.index(after: entry.firstIndex(of: "=")!)...])
+            }
+            try model.save(to: path)
+        }
         let cfg = model.configuration
         print("file          \(path)")
         print("sha256        \(try SafetensorsFile.sha256(ofFileAt: path))")
