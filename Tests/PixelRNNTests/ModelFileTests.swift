@@ -5,10 +5,10 @@ import TestSupport
 
 @Suite struct ModelFileTests {
     /// Saving and loading reproduces every weight and the NLL bit for bit.
-    @Test(arguments: [1, 3])
-    func roundTripReproducesNLLBitForBit(channels: Int) throws {
+    @Test(arguments: Architecture.allCases, [1, 3])
+    func roundTripReproducesNLLBitForBit(architecture: Architecture, channels: Int) throws {
         let dir = try TemporaryDirectory()
-        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 31)
+        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 31, architecture: architecture)
         model.metadata["training_data"] = "unit test"
         let path = dir.url.appendingPathComponent("m.safetensors").path
         try model.save(to: path)
