@@ -46,8 +46,10 @@ struct BenchCommand: ParsableCommand {
         let name = architecture == .rowLSTM ? "BENCH-ROW" : "BENCH-ROW size"
         print("\(name): \(architecture), 28×28×1, 7 blocks, h = 32, output 64→64→256, float32")
         print("multiply-accumulates per pixel (live connections):")
-        for (name, count) in model.multiplyAccumulatesPerPixelByLayer() where !name.hasPrefix("blocks.") || name.hasPrefix("blocks.0.") {
-            print("  \(name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(count)\(name.hasPrefix("blocks.0.") ? "  (× 7 blocks)" : "")")
+        let layers = model.multiplyAccumulatesPerPixelByLayer()
+        let nameWidth = max(32, layers.map(\.name.count).max() ?? 0)
+        for (name, count) in layers where !name.hasPrefix("blocks.") || name.hasPrefix("blocks.0.") {
+            print("  \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)) \(count)\(name.hasPrefix("blocks.0.") ? "  (× 7 blocks)" : "")")
         }
         print(String(format: "forward pass: %.1f million MACs per image (%.3f GFLOP); training counted as 3× forward",
                      macs / 1e6, 2 * macs / 1e9))
