@@ -31,7 +31,7 @@ public struct Completer: Sendable {
 
     /// Creates a completer.
     /// - Parameters:
-    ///   - model: A Row LSTM PixelRNN (the architecture with incremental sampling).
+    ///   - model: A PixelRNN of any architecture (all have incremental evaluation).
     ///   - identity: Name, weights hash and metadata for the report; read from the
     ///     model's metadata when `nil`.
     public init(model: PixelRNN, identity: ModelIdentity? = nil) {

@@ -4,7 +4,8 @@ import Completion
 import PixelRNN
 
 /// `pixelrnn bench`: training and evaluation speed of the BENCH-ROW model
-/// (DESIGN.md §3) against the machine's peak float32 rate.
+/// (DESIGN.md §3), or of the same size with another architecture (`--arch`),
+/// against the machine's peak float32 rate.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmark training and evaluation speed (BENCH-ROW).")
@@ -17,17 +18,38 @@ struct BenchCommand: ParsableCommand {
     var skipCompletion = false
     @Option(help: "Peak float32 GFLOP/s of this machine (default: cores × 32 FLOP/cycle × clock).")
     var peak: Double?
+    @Option(help: "Architecture: row, diagonal, pixelcnn, or all (each at the BENCH-ROW size: 28×28×1, 7 blocks, h = 32).")
+    var arch = "row"
+
+    func validate() throws {
+        guard arch == "all" || Architecture(rawValue: arch) != nil else {
+            throw ValidationError("--arch must be row, diagonal, pixelcnn or all")
+        }
+    }
 
     func run() throws {
         BLAS.setThreads(1)
-        let model = try PixelRNN(configuration: .benchRow, seed: 1)
+        let architectures = arch == "all" ? Architecture.allCases : [Architecture(rawValue: arch)!]
+        for (i, architecture) in architectures.enumerated() {
+            if i > 0 { print("") }
+            try bench(architecture)
+        }
+    }
+
+    func bench(_ architecture: Architecture) throws {
+        var configuration = ModelConfiguration.benchRow
+        configuration.architecture = architecture
+        let model = try PixelRNN(configuration: configuration, seed: 1)
         let height = 28, width = 28
         let macs = Double(model.multiplyAccumulates(height: height, width: width))
         let machinePeak = peak ?? MachinePeak.estimate()
-        print("BENCH-ROW: Row LSTM, 28×28×1, 7 blocks, h = 32, output 64→64→256, float32")
+        let name = architecture == .rowLSTM ? "BENCH-ROW" : "BENCH-ROW size"
+        print("\(name): \(architecture), 28×28×1, 7 blocks, h = 32, output 64→64→256, float32")
         print("multiply-accumulates per pixel (live connections):")
-        for (name, count) in model.multiplyAccumulatesPerPixelByLayer() where !name.hasPrefix("blocks.") || name.hasPrefix("blocks.0.") {
-            print("  \(name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(count)\(name.hasPrefix("blocks.0.") ? "  (× 7 blocks)" : "")")
+        let layers = model.multiplyAccumulatesPerPixelByLayer()
+        let nameWidth = max(32, layers.map(\.name.count).max() ?? 0)
+        for (name, count) in layers where !name.hasPrefix("blocks.") || name.hasPrefix("blocks.0.") {
+            print("  \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)) \(count)\(name.hasPrefix("blocks.0.") ? "  (× 7 blocks)" : "")")
         }
         print(String(format: "forward pass: %.1f million MACs per image (%.3f GFLOP); training counted as 3× forward",
                      macs / 1e6, 2 * macs / 1e9))

@@ -5,9 +5,11 @@ import Testing
     /// Logits from the incremental state equal the full forward pass's at every
     /// sub-pixel (tolerance 1e-4 absolute: the products are blocked differently),
     /// for whole-row runs, single-pixel runs with one re-run per channel, and mixed runs.
-    @Test(arguments: [(1, 0), (3, 0), (1, 1), (3, 1), (1, 2), (3, 2)])
-    func incrementalLogitsEqualFullForward(channels: Int, runStyle: Int) throws {
-        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 21)
+    @Test(arguments: Architecture.allCases, [(1, 0), (3, 0), (1, 1), (3, 1), (1, 2), (3, 2)])
+    func incrementalLogitsEqualFullForward(architecture: Architecture, style: (channels: Int, runStyle: Int)) throws {
+        let (channels, runStyle) = style
+        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 21, architecture: architecture)
+        liftReLUBiases(model)
         let height = 5, width = 7, levels = model.configuration.levels, particles = 2
         let imageSize = height * width * channels
         let images = randomPixels(count: particles * imageSize, seed: 8)

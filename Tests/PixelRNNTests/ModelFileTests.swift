@@ -5,10 +5,10 @@ import TestSupport
 
 @Suite struct ModelFileTests {
     /// Saving and loading reproduces every weight and the NLL bit for bit.
-    @Test(arguments: [1, 3])
-    func roundTripReproducesNLLBitForBit(channels: Int) throws {
+    @Test(arguments: Architecture.allCases, [1, 3])
+    func roundTripReproducesNLLBitForBit(architecture: Architecture, channels: Int) throws {
         let dir = try TemporaryDirectory()
-        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 31)
+        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 31, architecture: architecture)
         model.metadata["training_data"] = "unit test"
         let path = dir.url.appendingPathComponent("m.safetensors").path
         try model.save(to: path)
@@ -35,6 +35,44 @@ import TestSupport
         #expect(shapes["blocks.0.initial_hidden"] == [32])
         #expect(shapes["output_logits.weight"] == [256, 64, 1, 1])
         #expect(shapes["output_logits.bias"] == [256])
+    }
+
+    /// Tensor names and shapes of the other two architectures (docs/architectures.md).
+    @Test func otherArchitecturesTensorNamesAndShapes() throws {
+        var config = ModelConfiguration.benchRow
+        config.architecture = .diagonalBiLSTM
+        let diagonal = Dictionary(uniqueKeysWithValues: try PixelRNN(configuration: config).tensorShapes.map { ($0.name, $0.shape) })
+        for direction in ["left_to_right", "right_to_left"] {
+            #expect(diagonal["blocks.3.\(direction).input_to_state.weight"] == [128, 64, 1, 1])
+            #expect(diagonal["blocks.3.\(direction).input_to_state.bias"] == [128])
+            #expect(diagonal["blocks.3.\(direction).state_to_state.weight"] == [128, 32, 2, 1])
+            #expect(diagonal["blocks.3.\(direction).initial_hidden"] == [32])
+            #expect(diagonal["blocks.3.\(direction).initial_cell"] == [32])
+        }
+        #expect(diagonal["blocks.6.output_projection.weight"] == [64, 32, 1, 1])
+        #expect(diagonal.count == 6 + 7 * 12)
+        config.architecture = .pixelCNN
+        let cnn = Dictionary(uniqueKeysWithValues: try PixelRNN(configuration: config).tensorShapes.map { ($0.name, $0.shape) })
+        #expect(cnn["blocks.0.conv_in.weight"] == [32, 64, 1, 1])
+        #expect(cnn["blocks.0.masked_conv.weight"] == [32, 32, 3, 3])
+        #expect(cnn["blocks.0.conv_out.weight"] == [64, 32, 1, 1])
+        #expect(cnn["blocks.6.conv_out.bias"] == [64])
+        #expect(cnn.count == 6 + 7 * 6)
+    }
+
+    /// The masked 3×3 kernel stores zeros below and right of the centre, and at the centre
+    /// for inputs of a later colour group (mask B).
+    @Test func pixelCNNMaskedPositionsAreZeroInTheFile() throws {
+        let model = try randomModel(channels: 3, hidden: 6, blocks: 1, seed: 2, architecture: .pixelCNN)
+        let w = try #require(model.safetensors().tensors["blocks.0.masked_conv.weight"])
+        for o in 0..<6 {
+            for i in 0..<6 {
+                let k = (o * 6 + i) * 9
+                #expect(w.values[k + 1 * 3 + 2] == 0)
+                for kx in 0..<3 { #expect(w.values[k + 2 * 3 + kx] == 0) }
+                if i / 2 > o / 2 { #expect(w.values[k + 1 * 3 + 1] == 0) } else { #expect(w.values[k + 1 * 3 + 1] != 0) }
+            }
+        }
     }
 
     /// The file's weight for mask-A's centre and later taps is zero.

@@ -4,9 +4,12 @@ import Testing
 
 /// A small model with random weights everywhere (biases and initial states too), so
 /// that no connection is hidden by a zero.
-func randomModel(channels: Int, hidden: Int = 6, blocks: Int = 2, seed: UInt64 = 7) throws -> PixelRNN {
+func randomModel(
+    channels: Int, hidden: Int = 6, blocks: Int = 2, seed: UInt64 = 7, architecture: Architecture = .rowLSTM
+) throws -> PixelRNN {
     let model = try PixelRNN(
-        configuration: ModelConfiguration(channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: 16),
+        configuration: ModelConfiguration(
+            architecture: architecture, channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: 16),
         seed: seed)
     var random = SplitMix(seed: seed &+ 99)
     let v = model.parameters.values
@@ -97,9 +100,10 @@ func randomPixels(count: Int, levels: Int = 16, seed: UInt64) -> [UInt8] {
     /// Each parameter tensor's gradient against central finite differences, along the
     /// gradient's own direction and along a random (masked) direction.
     /// Tolerance: 2 % of the gradient's norm (float32 central differences, ε = 1e-3; larger steps cross ReLU kinks).
-    @Test(arguments: [1, 3])
-    func everyTensorMatchesFiniteDifferences(channels: Int) throws {
-        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 11)
+    @Test(arguments: Architecture.allCases, [1, 3])
+    func everyTensorMatchesFiniteDifferences(architecture: Architecture, channels: Int) throws {
+        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 11, architecture: architecture)
+        if architecture != .rowLSTM { liftReLUBiases(model) }
         let count = 2, height = 4, width = 5
         let pixels = randomPixels(count: count * height * width * channels, seed: 9)
         let (_, gradient) = lossAndGradient(model, pixels, count: count, height: height, width: width)
@@ -131,8 +135,9 @@ func randomPixels(count: Int, levels: Int = 16, seed: UInt64) -> [UInt8] {
     }
 
     /// Gradients summed over two workers equal those of one worker.
-    @Test func workersGiveTheSameGradient() throws {
-        let model = try randomModel(channels: 1, seed: 4)
+    @Test(arguments: Architecture.allCases)
+    func workersGiveTheSameGradient(architecture: Architecture) throws {
+        let model = try randomModel(channels: 1, seed: 4, architecture: architecture)
         let count = 5, height = 4, width = 4
         let pixels = randomPixels(count: count * height * width, seed: 2)
         let (l1, g1) = lossAndGradient(model, pixels, count: count, height: height, width: width)

@@ -16,7 +16,13 @@ public final class PixelRNN: @unchecked Sendable {
     let parameters: ParameterSet
     let evaluationEngines = EnginePool()
     let inputConvolution: ConvolutionSpec
+    /// Residual blocks; only the array of the configured architecture is non-empty.
     let rowBlocks: [RowLSTMBlock]
+    let diagonalBlocks: [DiagonalBiLSTMBlock]
+    let cnnBlocks: [PixelCNNBlock]
+    /// Rows the right-to-left Diagonal BiLSTM stream is shifted down before it is added
+    /// (1; tests set 0 to show that the causality test catches the missing shift).
+    var rightToLeftShift = 1
     let outputHidden: ConvolutionSpec
     let outputLogits: ConvolutionSpec
 
@@ -27,9 +33,6 @@ public final class PixelRNN: @unchecked Sendable {
     /// - Throws: `ModelError.invalidConfiguration`.
     public init(configuration: ModelConfiguration, seed: UInt64 = 1) throws(ModelError) {
         try configuration.validate()
-        guard configuration.architecture == .rowLSTM else {
-            throw .invalidConfiguration("architecture \(configuration.architecture) is not available yet")
-        }
         self.configuration = configuration
         let c = configuration.channels, h = configuration.hidden
         let f = configuration.features, o = configuration.outputHidden
@@ -49,8 +52,19 @@ public final class PixelRNN: @unchecked Sendable {
                 outGroups: groups(f), inGroups: (0..<c).map { $0 }, hasBias: true))
 
         var blocks: [RowLSTMBlock] = []
+        var diagonal: [DiagonalBiLSTMBlock] = []
+        var cnn: [PixelCNNBlock] = []
         for b in 0..<configuration.blocks {
             let prefix = "blocks.\(b)."
+            switch configuration.architecture {
+            case .rowLSTM: break
+            case .diagonalBiLSTM:
+                diagonal.append(Self.addDiagonalBlock(prefix: prefix, hidden: h, features: f, channels: c, to: params))
+                continue
+            case .pixelCNN:
+                cnn.append(Self.addPixelCNNBlock(prefix: prefix, hidden: h, features: f, channels: c, to: params))
+                continue
+            }
             let i2s = params.addConvolution(
                 ConvolutionSpec(
                     name: prefix + "input_to_state", outFeatures: 4 * h, inFeatures: f,
@@ -77,6 +91,8 @@ public final class PixelRNN: @unchecked Sendable {
                     initialHiddenOffset: h0, initialCellOffset: c0))
         }
         rowBlocks = blocks
+        diagonalBlocks = diagonal
+        cnnBlocks = cnn
         outputHidden = params.addConvolution(
             ConvolutionSpec(
                 name: "output_hidden", outFeatures: o, inFeatures: f, kernelHeight: 1, kernelWidth: 1,
@@ -111,9 +127,14 @@ public final class PixelRNN: @unchecked Sendable {
                 v[entry.offset + k] = (random.nextUnitFloat() * 2 - 1) * limit
             }
         }
-        for block in rowBlocks {
-            let bias = v + block.inputToState.biasOffset
-            for k in block.hidden..<(2 * block.hidden) { bias[k] = 1 }
+        var forgetBiases = rowBlocks.map { ($0.inputToState.biasOffset, $0.hidden) }
+        for block in diagonalBlocks {
+            forgetBiases.append((block.leftToRight.inputToState.biasOffset, block.hidden))
+            forgetBiases.append((block.rightToLeft.inputToState.biasOffset, block.hidden))
+        }
+        for (offset, h) in forgetBiases {
+            let bias = v + offset
+            for k in h..<(2 * h) { bias[k] = 1 }
         }
         parameters.applyMask(to: v)
     }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Forward and backward passes of the Row LSTM model over a workspace.
+/// Forward and backward passes over a workspace: input and output layers, the loss,
+/// and the Row LSTM blocks (the other block kinds live in their own files).
 ///
 /// Row LSTM block (paper §3.1): gates [o, f, i, g] = σ,σ,σ,tanh of
 /// K_is ⊛ x (1×3, mask B: taps left and centre) + K_ss ⊛ h_{row−1} (1×3, unmasked);
@@ -57,6 +58,14 @@ extension PixelRNN {
         for (l, block) in rowBlocks.enumerated() {
             rowLSTMForward(block, input: ws.stream(l), output: ws.stream(l + 1),
                            activations: ws.activations(l), ws: ws)
+        }
+        for (l, block) in diagonalBlocks.enumerated() {
+            diagonalForward(block, input: ws.stream(l), output: ws.stream(l + 1),
+                            activations: ws.diagonalActivations(l), ws: ws)
+        }
+        for (l, block) in cnnBlocks.enumerated() {
+            pixelCNNForward(block, input: ws.stream(l), output: ws.stream(l + 1),
+                            activations: ws.cnnActivations(l), ws: ws)
         }
         outputLayersForward(ws)
     }
@@ -258,6 +267,12 @@ extension PixelRNN {
 
         for l in stride(from: rowBlocks.count - 1, through: 0, by: -1) {
             rowLSTMBackward(rowBlocks[l], activations: ws.activations(l), ws: ws, gradient: g)
+        }
+        for l in stride(from: diagonalBlocks.count - 1, through: 0, by: -1) {
+            diagonalBackward(diagonalBlocks[l], activations: ws.diagonalActivations(l), ws: ws, gradient: g)
+        }
+        for l in stride(from: cnnBlocks.count - 1, through: 0, by: -1) {
+            pixelCNNBackward(cnnBlocks[l], activations: ws.cnnActivations(l), ws: ws, gradient: g)
         }
 
         let conv = inputConvolution

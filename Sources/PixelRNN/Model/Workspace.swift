@@ -43,6 +43,8 @@ final class Workspace: @unchecked Sendable {
     /// Residual stream before each block and after the last (blocks + 1 buffers, M × 2h).
     private let streams: [FloatBuffer]
     private let blocks: [RowLSTMActivations]
+    private let diagonalBlocks: [DiagonalActivations]
+    private let cnnBlocks: [PixelCNNActivations]
     /// ReLU of the last stream (M × 2h), the hidden output layer after its ReLU (M × o),
     /// and the logits (M × levels·C; replaced by their gradient when training).
     let outputInput: FloatBuffer
@@ -57,6 +59,14 @@ final class Workspace: @unchecked Sendable {
     @inline(__always)
     func activations(_ l: Int) -> RowLSTMActivations { blocks[forTraining ? l : 0] }
 
+    /// Diagonal BiLSTM block `l`'s activations.
+    @inline(__always)
+    func diagonalActivations(_ l: Int) -> DiagonalActivations { diagonalBlocks[forTraining ? l : 0] }
+
+    /// PixelCNN block `l`'s activations.
+    @inline(__always)
+    func cnnActivations(_ l: Int) -> PixelCNNActivations { cnnBlocks[forTraining ? l : 0] }
+
     // Backward scratch (empty when not training).
     let gradStream: FloatBuffer
     let gradHidden: FloatBuffer
@@ -65,6 +75,9 @@ final class Workspace: @unchecked Sendable {
     let gradStateColumns: FloatBuffer
     let cellCarry: FloatBuffer
     let gradOutputHidden: FloatBuffer
+    /// Backward scratch of the other architectures (nil unless training that architecture).
+    let diagonalScratch: DiagonalScratch?
+    let cnnScratch: PixelCNNScratch?
 
     /// Negative log-likelihood of each image of the last forward pass, in nats.
     var imageNLL: [Double]
@@ -84,19 +97,30 @@ final class Workspace: @unchecked Sendable {
         targets = .allocate(capacity: m * c)
         targets.initialize(repeating: 0, count: m * c)
         streams = (0..<(forTraining ? cfg.blocks + 1 : 2)).map { _ in FloatBuffer(m * f) }
-        blocks = (0..<(forTraining ? cfg.blocks : min(1, cfg.blocks))).map { _ in
+        let kept = forTraining ? cfg.blocks : min(1, cfg.blocks)
+        let arch = cfg.architecture
+        blocks = (0..<(arch == .rowLSTM ? kept : 0)).map { _ in
             RowLSTMActivations(positions: m, hidden: h, features: f)
+        }
+        diagonalBlocks = (0..<(arch == .diagonalBiLSTM ? kept : 0)).map { _ in
+            DiagonalActivations(positions: m, hidden: h, features: f)
+        }
+        cnnBlocks = (0..<(arch == .pixelCNN ? kept : 0)).map { _ in
+            PixelCNNActivations(positions: m, hidden: h, features: f)
         }
         outputInput = FloatBuffer(m * f)
         outputHidden = FloatBuffer(m * cfg.outputHidden)
         logits = FloatBuffer(m * cfg.levels * c)
         let g = forTraining ? 1 : 0
+        let gr = forTraining && arch == .rowLSTM ? 1 : 0
         gradStream = FloatBuffer(g * m * f)
-        gradHidden = FloatBuffer(g * m * h)
-        gradGates = FloatBuffer(g * m * 4 * h)
-        gradGathered = FloatBuffer(g * m * 2 * f)
-        gradStateColumns = FloatBuffer(g * rowMax * 3 * h)
-        cellCarry = FloatBuffer(g * rowMax * h)
+        gradHidden = FloatBuffer(gr * m * h)
+        gradGates = FloatBuffer(gr * m * 4 * h)
+        gradGathered = FloatBuffer(gr * m * 2 * f)
+        gradStateColumns = FloatBuffer(gr * rowMax * 3 * h)
+        cellCarry = FloatBuffer(gr * rowMax * h)
+        diagonalScratch = forTraining && arch == .diagonalBiLSTM ? DiagonalScratch(positions: m, hidden: h, features: f) : nil
+        cnnScratch = forTraining && arch == .pixelCNN ? PixelCNNScratch(positions: m, hidden: h, features: f) : nil
         gradOutputHidden = FloatBuffer(g * m * cfg.outputHidden)
         imageNLL = [Double](repeating: 0, count: capacity)
     }
