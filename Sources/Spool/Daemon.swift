@@ -269,6 +269,9 @@ public final class Daemon: @unchecked Sendable {
         waitingSince = waitingSince.filter { groups[$0.key] != nil }
 
         inboxWaiting = groups.count + singles.count
+        // Every claim below leaves the inbox: keep the status's "waiting" count current.
+        var claimedInThisScan = 0
+        defer { inboxWaiting = max(0, groups.count + singles.count - claimedInThisScan) }
         if !diskHasRoom() {
             nextWakeup = now + 5
             return
@@ -276,6 +279,7 @@ public final class Daemon: @unchecked Sendable {
         for single in singles.sorted(by: { $0.modified < $1.modified }) {
             guard hasCapacity else { backlog = true; break }
             claim(name: SpoolNames.outputName(for: single.name), files: [single.name], failure: single.failure)
+            claimedInThisScan += 1
         }
         for (jobName, group) in groups.sorted(by: { ($0.value.oldest, $0.key) < ($1.value.oldest, $1.key) }) where !group.unsettled {
             var failure: SpoolError?
@@ -298,6 +302,7 @@ public final class Daemon: @unchecked Sendable {
                 continue
             }
             claim(name: SpoolNames.outputName(for: jobName), files: group.members, failure: failure)
+            claimedInThisScan += 1
             waitingSince[jobName] = nil
         }
         nextWakeup = wakeup

@@ -52,6 +52,7 @@ struct DaemonTests {
         try h.dropAtomically("alpha.png", Self.rgba)
         try h.eventually(30, "suffixed result") { h.names(h.outbox).contains("alpha-1") }
         try h.eventually(10, "status counts") { h.jobs()["done"] == 5 }
+        try h.eventually(10, "nothing left waiting") { h.jobs()["waiting"] == 0 && h.jobs()["in_flight"] == 0 }
         try h.eventually(10, "prometheus textfile") {
             ((try? String(contentsOf: prometheus, encoding: .utf8)) ?? "").contains("pixelrnnd_jobs_done_total 5")
         }
