@@ -34,6 +34,10 @@ public struct Completer: Sendable {
     ///   - model: A PixelRNN of any architecture (all have incremental evaluation).
     ///   - identity: Name, weights hash and metadata for the report; read from the
     ///     model's metadata when `nil`.
+    /// Images with more positions than this get their NLL map row by row (bounded memory)
+    /// instead of from one batched forward pass (about 4 KB of activations per position).
+    static let fullForwardPositionLimit = 128 * 128
+
     public init(model: PixelRNN, identity: ModelIdentity? = nil) {
         self.model = model
         self.identity = identity ?? ModelIdentity(model: model)
@@ -99,13 +103,19 @@ public struct Completer: Sendable {
             selected = drawIndex(weights: weights, uniform: random.nextDouble())
         }
 
-        // One full forward pass of the selected completion: the per-pixel NLL map.
+        // One forward pass of the selected completion: the per-pixel NLL map. Large images
+        // go row by row, so that memory grows with the width, not the area.
         let subPixelNLL = UnsafeMutablePointer<Float>.allocate(capacity: dims)
         defer { subPixelNLL.deallocate() }
         let fullNLL: Double
         do {
-            fullNLL = try model.negativeLogLikelihoods(
-                of: samples[selected], count: 1, height: h, width: w, workers: 1, positionNLL: subPixelNLL)[0]
+            if h * w > Self.fullForwardPositionLimit {
+                fullNLL = try model.streamingNegativeLogLikelihood(
+                    of: samples[selected], height: h, width: w, subPixelNLL: subPixelNLL)
+            } else {
+                fullNLL = try model.negativeLogLikelihoods(
+                    of: samples[selected], count: 1, height: h, width: w, workers: 1, positionNLL: subPixelNLL)[0]
+            }
         } catch {
             throw CompletionError(error)
         }

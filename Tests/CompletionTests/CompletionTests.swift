@@ -438,3 +438,20 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
         #expect(throws: CompletionError.self) { try writeJobOutputs(result, to: blocker + "/job") }
     }
 }
+
+@Suite struct LargeImageTests {
+    /// An image above the batched-forward limit gets its NLL map row by row; the map
+    /// still sums to the sample's log-likelihood.
+    @Test func largeImageNLLMapIsComputedRowByRow() throws {
+        let model = try perturbedModel(channels: 1, levels: 16, hidden: 6, blocks: 1)
+        let width = 160, height = 110
+        #expect(width * height > Completer.fullForwardPositionLimit)
+        let image = randomImage(width: width, height: height, channels: 1, levels: 16, seed: 3)
+        let occluded = (0..<(width * height)).map { $0 / width >= 100 && $0 % width < 40 }
+        let result = try Completer(model: model).complete(image, occluded: occluded, options: CompletionOptions(seed: 2))
+        let mapTotal = result.pixelNLL.reduce(0, +)
+        let logP = try #require(result.report.samples.first?.logPNats)
+        #expect(isClose(mapTotal, -logP, relative: 1e-4))
+        for p in 0..<(width * height) where !occluded[p] { #expect(result.completed.pixels[p] == image.pixels[p]) }
+    }
+}

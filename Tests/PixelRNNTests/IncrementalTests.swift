@@ -65,3 +65,25 @@ import Testing
         #expect(worst < 1e-4, "largest difference \(worst)")
     }
 }
+
+@Suite struct StreamingNLLTests {
+    /// Row-by-row NLL equals the batched forward pass, per sub-pixel (1e-4 relative).
+    @Test(arguments: [(Architecture.rowLSTM, 1), (.rowLSTM, 3), (.diagonalBiLSTM, 1), (.pixelCNN, 3)])
+    func streamingNLLEqualsFullForward(architecture: Architecture, channels: Int) throws {
+        let model = try PixelRNN(
+            configuration: ModelConfiguration(architecture: architecture, channels: channels, hidden: 6, blocks: 2,
+                                              outputHidden: 9, levels: 16), seed: 4)
+        let height = 6, width = 9
+        let pixels = randomPixels(count: height * width * channels, seed: 12)
+        var full = [Float](repeating: 0, count: pixels.count)
+        var streamed = [Float](repeating: 0, count: pixels.count)
+        let a = try full.withUnsafeMutableBufferPointer {
+            try model.negativeLogLikelihoods(of: pixels, count: 1, height: height, width: width, positionNLL: $0.baseAddress)[0]
+        }
+        let b = try streamed.withUnsafeMutableBufferPointer {
+            try model.streamingNegativeLogLikelihood(of: pixels, height: height, width: width, subPixelNLL: $0.baseAddress)
+        }
+        #expect(abs(a - b) <= 1e-4 * abs(a))
+        for i in pixels.indices { #expect(abs(full[i] - streamed[i]) <= 1e-3) }
+    }
+}

@@ -82,3 +82,61 @@ final class EnginePool: @unchecked Sendable {
         if idle.count > 4 { idle.removeFirst() }
     }
 }
+
+extension PixelRNN {
+    /// Negative log-likelihood of one image (nats), computed row by row with the
+    /// incremental state: memory grows with the image's width only, whereas a full
+    /// forward pass keeps activations for every position. Use it for large images.
+    /// - Parameters:
+    ///   - pixels: `height × width × channels` bytes.
+    ///   - subPixelNLL: optional output, nats per sub-pixel in the layout of `pixels`.
+    /// - Throws: `ModelError.shapeMismatch` when the buffer does not match the geometry.
+    public func streamingNegativeLogLikelihood(
+        of pixels: [UInt8], height: Int, width: Int, subPixelNLL: UnsafeMutablePointer<Float>? = nil
+    ) throws(ModelError) -> Double {
+        let c = configuration.channels, levels = configuration.levels
+        guard height > 0, width > 0, pixels.count == height * width * c else {
+            throw .shapeMismatch("expected \(height) × \(width) × \(c) bytes, got \(pixels.count)")
+        }
+        let state = try IncrementalState(model: self, particles: 1, height: height, width: width)
+        state.setAllParticles(to: pixels)
+        var total = 0.0
+        for y in 0..<height {
+            let logits = state.logits(row: y, columns: 0..<width)
+            for x in 0..<width {
+                for ch in 0..<c {
+                    let index = (y * width + x) * c + ch
+                    let l = logits + (x * c + ch) * levels
+                    let nll = logSumExp(l, count: levels) - l[Int(pixels[index])]
+                    total += Double(nll)
+                    subPixelNLL?[index] = nll
+                }
+            }
+            state.endRow()
+        }
+        return total
+    }
+}
+
+/// log Σ exp(x[i]) over `count` floats (SIMD8 with the polynomial exp).
+func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var mx = F8(repeating: -.infinity)
+    var k = 0
+    while k < count {
+        let v = loadPartial(x + k, min(8, count - k), fill: -.infinity)
+        mx.replace(with: v, where: v .> mx)
+        k += 8
+    }
+    var maxValue = mx[0]
+    for lane in 1..<8 where mx[lane] > maxValue { maxValue = mx[lane] }
+    var acc = F8()
+    k = 0
+    while k < count {
+        let lanes = min(8, count - k)
+        var e = fastExp(loadPartial(x + k, lanes) - maxValue)
+        if lanes < 8 { for lane in lanes..<8 { e[lane] = 0 } }
+        acc += e
+        k += 8
+    }
+    return maxValue + log(acc.sum())
+}
