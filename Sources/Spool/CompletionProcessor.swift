@@ -95,9 +95,13 @@ public struct CompletionJobProcessor: JobProcessor {
         let result: CompletionResult
         do {
             result = try completer.complete(image, mask: mask, options: options, queuedSeconds: queued)
-            try writeJobOutputs(result, to: outputDirectory.string)
         } catch {
             throw SpoolError.badInput(error.description)
+        }
+        do {
+            try writeJobOutputs(result, to: outputDirectory.string)
+        } catch {
+            throw SpoolError.outputFailed(error.description)
         }
         logger.info(
             "completed",

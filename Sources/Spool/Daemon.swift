@@ -50,6 +50,8 @@ public final class Daemon: @unchecked Sendable {
     /// What a PNG's header said about alpha, by name, valid while inode/size/mtime match.
     private var alphaCache: [String: (inode: UInt64, size: Int64, modified: Double, alpha: Bool?)] = [:]
     private var inboxWaiting = 0
+    /// Jobs waiting out `retryDelay` after a transient failure (they stay in work/).
+    private var retryWaiting = 0
     private var scanScheduled = false
     private var backlog = false
     private var nextWakeup: Double?
@@ -417,7 +419,13 @@ public final class Daemon: @unchecked Sendable {
         case failed(String, reason: String)
         case returned
         case stuck(String)
+        /// A transient failure (disk full, I/O error): the job stays in `work/` and runs again
+        /// after `retryDelay`, up to `max_attempts` starts.
+        case retry(String)
     }
+
+    /// Seconds before a job that met a transient failure runs again.
+    static let retryDelay = 2.0
 
     /// Runs one job on a worker: process, then publish to `outbox/` or `failed/`.
     private func execute(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration) -> Outcome {
@@ -449,6 +457,10 @@ public final class Daemon: @unchecked Sendable {
                 try? FS.removeTree(temporary)
                 try FS.makeDirectory(temporary)
                 try processor.process(inputs, outputDirectory: temporary, logger: log)
+            } catch let error as SpoolError where error.isTransient {
+                try? FS.removeTree(temporary)
+                if job.attempts < c.maxAttempts { return .retry("\(job.name): \(error)") }
+                failure = ("output", "gave up after \(job.attempts) attempts: \(error)")
             } catch {
                 failure = ("input", "\(error)")
             }
@@ -467,8 +479,12 @@ public final class Daemon: @unchecked Sendable {
             } catch {
                 // The temporary result is about to go; so must a marker that vouches for it.
                 try? FS.unlink(job.directory.appending(".done"))
-                failure = ("publish", "\(error)")
-                log.error("publishing failed", metadata: ["error": "\(error)"])
+                log.error("publishing failed", metadata: ["error": "\(error)", "attempt": "\(job.attempts)"])
+                if job.attempts < c.maxAttempts {
+                    try? FS.removeTree(temporary)
+                    return .retry("\(job.name): publishing failed: \(error)")
+                }
+                failure = ("publish", "gave up after \(job.attempts) attempts: \(error)")
             }
         }
         try? FS.removeTree(temporary)
@@ -606,6 +622,20 @@ public final class Daemon: @unchecked Sendable {
         case let .stuck(message):
             record(error: message)
             job.unlock()
+        case let .retry(message):
+            record(error: message + " (will retry)")
+            logger.warning("transient failure; the job stays in work/ and runs again", metadata: [
+                "job": "\(job.name)", "attempts": "\(job.attempts)", "error": "\(message)",
+            ])
+            retryWaiting += 1
+            control.asyncAfter(deadline: .now() + Self.retryDelay) { [self] in
+                retryWaiting -= 1
+                // While draining or stopped the job simply stays in work/ for the next start.
+                guard state == .ready || state == .reloading else { return }
+                job.phase.withLock { $0 = .queued }
+                queued.append(job)
+                schedule()
+            }
         }
         if state == .draining {
             if running.isEmpty { finishDrain() }
@@ -809,7 +839,7 @@ public final class Daemon: @unchecked Sendable {
         lastStatusWrite = monotonic
         let snapshot = StatusSnapshot(
             pid: getpid(), version: Daemon.version, state: state, startedAt: startedAt, updatedAt: now,
-            model: processor?.identity ?? [:], waiting: inboxWaiting + queued.count, queued: queued.count,
+            model: processor?.identity ?? [:], waiting: inboxWaiting + queued.count + retryWaiting, queued: queued.count,
             inFlight: running.count, done: statistics.done, failed: statistics.failed,
             latencyP50: statistics.percentile(0.5), latencyP95: statistics.percentile(0.95),
             throughput: statistics.throughput(now: monotonic, uptime: monotonic - startedMonotonic),

@@ -23,6 +23,18 @@ public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
     case tooManyAttempts(Int)
     /// The model could not be loaded; the previous one (if any) stays in use.
     case modelLoad(path: String, reason: String)
+    /// Writing a job's outputs failed for a reason outside the input (disk full, I/O
+    /// error): the job stays in `work/` and is tried again.
+    case outputFailed(String)
+
+    /// Whether the failure is about the machine rather than the input, so that the job is
+    /// kept and retried (up to `max_attempts`) instead of failed at once.
+    public var isTransient: Bool {
+        switch self {
+        case .system, .outputFailed: return true
+        default: return false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -41,9 +53,11 @@ public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
         case let .incompleteJob(message):
             return message
         case let .tooManyAttempts(attempts):
-            return "the job was started \(attempts) times and never finished (the daemon stopped during each attempt); giving up"
+            return "the job was started \(attempts) times and never finished (the daemon stopped during each attempt, or its results could not be written); giving up"
         case let .modelLoad(path, reason):
             return "cannot load model '\(path)': \(reason)"
+        case let .outputFailed(message):
+            return "writing the results failed: \(message)"
         }
     }
 }

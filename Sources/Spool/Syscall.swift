@@ -15,6 +15,9 @@ enum Syscall {
     /// - Throws: ``SpoolError/system(call:path:errno:)``.
     @discardableResult
     static func libc<T: FixedWidthInteger>(_ call: String, _ path: FilePath, _ body: () -> T) throws -> T {
+        if let injected = FaultInjection.failure(call: call, path: path) {
+            throw SpoolError.system(call: call, path: path.string, errno: injected)
+        }
         while true {
             let result = body()
             if result != -1 { return result }
@@ -28,6 +31,9 @@ enum Syscall {
     /// - Throws: ``SpoolError/system(call:path:errno:)``.
     @discardableResult
     static func system<T>(_ call: String, _ path: FilePath, _ body: () throws -> T) throws -> T {
+        if let injected = FaultInjection.failure(call: call, path: path) {
+            throw SpoolError.system(call: call, path: path.string, errno: injected)
+        }
         do {
             return try body()
         } catch let code as Errno {
