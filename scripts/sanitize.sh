@@ -21,6 +21,7 @@ for f in "$@"; do filters+=(--filter "$f"); done
 
 # ASan also reports leaks when a test process exits (detect_leaks, on by default on Linux).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan-suppressions.txt:print_suppressions=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1}
 
 swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
