@@ -152,14 +152,16 @@ import TestSupport
         } throws: { ($0 as? ModelError)?.description.contains("needs at least") ?? false }
     }
 
-    /// The bound checked before allocating never exceeds the real parameter count.
+    /// The bound checked before allocating never exceeds the weights a real model file holds.
     @Test(arguments: Architecture.allCases, [1, 3])
-    func minimumParameterCountIsALowerBound(architecture: Architecture, channels: Int) throws {
+    func minimumFileWeightCountIsALowerBound(architecture: Architecture, channels: Int) throws {
         for (hidden, blocks) in [(3, 0), (4, 1), (6, 2), (32, 7)] where hidden >= channels {
             let configuration = ModelConfiguration(
                 architecture: architecture, channels: channels, hidden: hidden, blocks: blocks)
             let model = try PixelRNN(configuration: configuration)
-            #expect(configuration.minimumParameterCount <= model.parameterCount)
+            let stored = model.safetensors().tensors.values.reduce(0) { $0 + $1.values.count }
+            #expect(configuration.minimumFileWeightCount <= stored)
+            #expect(model.parameterCount <= stored)
         }
     }
 

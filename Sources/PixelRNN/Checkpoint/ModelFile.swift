@@ -46,7 +46,7 @@ extension PixelRNN {
         // least as many weights as the model. Check a lower bound before allocating: the
         // metadata alone could otherwise ask for a model of hundreds of gigabytes.
         let stored = file.tensors.reduce(0) { $0 + ($1.key.hasPrefix("optimizer.") ? 0 : $1.value.values.count) }
-        let needed = config.minimumParameterCount
+        let needed = config.minimumFileWeightCount
         guard stored >= needed else {
             throw fail("the file holds \(stored) weights; this architecture needs at least \(needed)")
         }

@@ -47,11 +47,13 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Features of the residual stream, `2h`.
     public var features: Int { 2 * hidden }
 
-    /// A lower bound on the number of parameters, computed without building the model:
-    /// the 7×7 input convolution, each block's `2h × h` output projection (present in
-    /// every architecture) and the two output convolutions, with their biases. Assumes a
-    /// configuration that passed ``validate()`` (no overflow then).
-    var minimumParameterCount: Int {
+    /// A lower bound on the number of weights in a model file for this configuration (the
+    /// tensors' full shapes, masked positions included), computed without building the
+    /// model: the 7×7 input convolution, each block's `2h × h` 1×1 output projection
+    /// (present in every architecture) and the two output convolutions, with their biases.
+    /// The model's own parameter slab is never larger. Assumes a configuration that passed
+    /// ``validate()`` (no overflow then).
+    var minimumFileWeightCount: Int {
         let f = features, o = outputHidden
         return f * channels * 49 + f + blocks * f * hidden + o * f + o + levels * channels * (o + 1)
     }
