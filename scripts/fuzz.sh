@@ -51,7 +51,7 @@ run_target() {
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -print_final_stats=1 -detect_leaks=1 \
         -artifact_prefix="Fuzz/crashes/$name/" >"Fuzz/logs/$name.log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|ERROR|SUMMARY' "Fuzz/logs/$name.log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|stat::|ERROR|SUMMARY' "Fuzz/logs/$name.log" | sed "s/^/$name: /" || true
     return $status
 }
 
