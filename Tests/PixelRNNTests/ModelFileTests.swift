@@ -135,6 +135,36 @@ import TestSupport
         } throws: { ($0 as? ModelError)?.description.contains("shape") ?? false }
     }
 
+    /// Found while writing the model-file fuzz target (Fuzz/Targets/safetensors.swift;
+    /// out-of-memory under -rss_limit_mb=2048): a 200-byte file whose metadata
+    /// names the largest architecture made the loader allocate the whole model (hundreds
+    /// of gigabytes) before it looked at a single tensor.
+    @Test(arguments: Architecture.allCases)
+    func metadataAskingForAHugeModelIsRefusedBeforeAllocating(architecture: Architecture) throws {
+        let metadata = [
+            "format": PixelRNN.fileFormat, "architecture": architecture.rawValue, "channels": "3",
+            "hidden": "4096", "blocks": "256", "output_hidden": "8192", "levels": "256",
+        ]
+        let file = SafetensorsFile(
+            metadata: metadata, tensors: ["input_conv.bias": SafetensorsTensor(shape: [2], values: [0, 0])])
+        #expect {
+            _ = try PixelRNN(file: file, path: "huge.safetensors")
+        } throws: { ($0 as? ModelError)?.description.contains("needs at least") ?? false }
+    }
+
+    /// The bound checked before allocating never exceeds the weights a real model file holds.
+    @Test(arguments: Architecture.allCases, [1, 3])
+    func minimumFileWeightCountIsALowerBound(architecture: Architecture, channels: Int) throws {
+        for (hidden, blocks) in [(3, 0), (4, 1), (6, 2), (32, 7)] where hidden >= channels {
+            let configuration = ModelConfiguration(
+                architecture: architecture, channels: channels, hidden: hidden, blocks: blocks)
+            let model = try PixelRNN(configuration: configuration)
+            let stored = model.safetensors().tensors.values.reduce(0) { $0 + $1.values.count }
+            #expect(configuration.minimumFileWeightCount <= stored)
+            #expect(model.parameterCount <= stored)
+        }
+    }
+
     @Test func nonzeroMaskedWeightIsRefused() throws {
         let dir = try TemporaryDirectory()
         let model = try randomModel(channels: 1, seed: 3)

@@ -42,6 +42,14 @@ extension PixelRNN {
             architecture: arch, channels: try integer("channels"), hidden: try integer("hidden"),
             blocks: try integer("blocks"), outputHidden: try integer("output_hidden"), levels: try integer("levels"))
         do { try config.validate() } catch { throw fail(error.description) }
+        // Every model tensor must be in the file with its exact shape, so the file holds at
+        // least as many weights as the model. Check a lower bound before allocating: the
+        // metadata alone could otherwise ask for a model of hundreds of gigabytes.
+        let stored = file.tensors.reduce(0) { $0 + ($1.key.hasPrefix("optimizer.") ? 0 : $1.value.values.count) }
+        let needed = config.minimumFileWeightCount
+        guard stored >= needed else {
+            throw fail("the file holds \(stored) weights; this architecture needs at least \(needed)")
+        }
         try self.init(configuration: config, seed: 0)
         var expected = Set(parameters.entries.map(\.name))
         for entry in parameters.entries {

@@ -47,6 +47,17 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// Features of the residual stream, `2h`.
     public var features: Int { 2 * hidden }
 
+    /// A lower bound on the number of weights in a model file for this configuration (the
+    /// tensors' full shapes, masked positions included), computed without building the
+    /// model: the 7×7 input convolution, each block's `2h × h` 1×1 output projection
+    /// (present in every architecture) and the two output convolutions, with their biases.
+    /// The model's own parameter slab is never larger. Assumes a configuration that passed
+    /// ``validate()`` (no overflow then).
+    var minimumFileWeightCount: Int {
+        let f = features, o = outputHidden
+        return f * channels * 49 + f + blocks * f * hidden + o * f + o + levels * channels * (o + 1)
+    }
+
     /// The benchmark model BENCH-ROW: Row LSTM, gray, 7 blocks, h = 32, output 64→64→256.
     public static let benchRow = ModelConfiguration(
         architecture: .rowLSTM, channels: 1, hidden: 32, blocks: 7, outputHidden: 64)
