@@ -114,21 +114,16 @@ static void read_info(png_structp png, png_infop pinfo, CImageCodecs_image_info 
     info->arithmetic = 0;
 }
 
-int CImageCodecs_png_read_header(const void *data, size_t size,
-                                 CImageCodecs_image_info *info,
-                                 char *message, size_t message_capacity) {
-    cimagecodecs_set_message(message, message_capacity, "");
-    if (data == NULL || info == NULL) {
-        cimagecodecs_set_message(message, message_capacity, "no data or no info");
-        return CImageCodecs_INVALID_ARGUMENT;
-    }
+// Allocates the memory source and libpng's read and info structs (no libpng call that
+// can longjmp happens here; the caller sets its own setjmp before reading).
+static int create_reader(const void *data, size_t size, char *message, size_t message_capacity,
+                         reader **out_reader, png_structp *out_png, png_infop *out_info) {
     reader *r = calloc(1, sizeof *r);
     if (r == NULL) return CImageCodecs_OUT_OF_MEMORY;
     r->data = data;
     r->size = size;
     r->message = message;
     r->message_capacity = message_capacity;
-
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, on_error, on_warning);
     png_infop pinfo = png != NULL ? png_create_info_struct(png) : NULL;
     if (png == NULL || pinfo == NULL) {
@@ -137,6 +132,25 @@ int CImageCodecs_png_read_header(const void *data, size_t size,
         cimagecodecs_set_message(message, message_capacity, "out of memory creating the PNG reader");
         return CImageCodecs_OUT_OF_MEMORY;
     }
+    *out_reader = r;
+    *out_png = png;
+    *out_info = pinfo;
+    return CImageCodecs_OK;
+}
+
+int CImageCodecs_png_read_header(const void *data, size_t size,
+                                 CImageCodecs_image_info *info,
+                                 char *message, size_t message_capacity) {
+    cimagecodecs_set_message(message, message_capacity, "");
+    if (data == NULL || info == NULL) {
+        cimagecodecs_set_message(message, message_capacity, "no data or no info");
+        return CImageCodecs_INVALID_ARGUMENT;
+    }
+    reader *r = NULL;
+    png_structp png = NULL;
+    png_infop pinfo = NULL;
+    int created = create_reader(data, size, message, message_capacity, &r, &png, &pinfo);
+    if (created != CImageCodecs_OK) return created;
     if (setjmp(png_jmpbuf(png))) {
         int status = failure_status(r);
         png_destroy_read_struct(&png, &pinfo, NULL);
@@ -165,21 +179,11 @@ int CImageCodecs_png_decode(const void *data, size_t size,
         cimagecodecs_set_message(message, message_capacity, "invalid arguments");
         return CImageCodecs_INVALID_ARGUMENT;
     }
-    reader *r = calloc(1, sizeof *r);
-    if (r == NULL) return CImageCodecs_OUT_OF_MEMORY;
-    r->data = data;
-    r->size = size;
-    r->message = message;
-    r->message_capacity = message_capacity;
-
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, on_error, on_warning);
-    png_infop pinfo = png != NULL ? png_create_info_struct(png) : NULL;
-    if (png == NULL || pinfo == NULL) {
-        png_destroy_read_struct(&png, &pinfo, NULL);
-        free(r);
-        cimagecodecs_set_message(message, message_capacity, "out of memory creating the PNG reader");
-        return CImageCodecs_OUT_OF_MEMORY;
-    }
+    reader *r = NULL;
+    png_structp png = NULL;
+    png_infop pinfo = NULL;
+    int created = create_reader(data, size, message, message_capacity, &r, &png, &pinfo);
+    if (created != CImageCodecs_OK) return created;
     // Assigned after setjmp and freed after a longjmp: must be volatile.
     png_bytep *volatile rows = NULL;
     volatile int status = CImageCodecs_OK;

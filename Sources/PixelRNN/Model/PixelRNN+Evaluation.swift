@@ -42,11 +42,7 @@ extension PixelRNN {
     /// Multiply-accumulates of one forward pass over an image of `height × width`,
     /// counting only live (unmasked) connections and ignoring zero padding at borders.
     public func multiplyAccumulates(height: Int, width: Int) -> Int {
-        var perPixel = 0
-        for entry in parameters.entries where entry.convolution != nil {
-            for i in entry.offset..<(entry.offset + entry.count) where parameters.mask[i] != 0 { perPixel += 1 }
-        }
-        return perPixel * height * width
+        multiplyAccumulatesPerPixelByLayer().reduce(0) { $0 + $1.count } * height * width
     }
 
     /// Live multiply-accumulates per pixel of each layer, for showing the arithmetic.
@@ -116,27 +112,4 @@ extension PixelRNN {
         }
         return total
     }
-}
-
-/// log Σ exp(x[i]) over `count` floats (SIMD8 with the polynomial exp).
-func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var mx = F8(repeating: -.infinity)
-    var k = 0
-    while k < count {
-        let v = loadPartial(x + k, min(8, count - k), fill: -.infinity)
-        mx.replace(with: v, where: v .> mx)
-        k += 8
-    }
-    var maxValue = mx[0]
-    for lane in 1..<8 where mx[lane] > maxValue { maxValue = mx[lane] }
-    var acc = F8()
-    k = 0
-    while k < count {
-        let lanes = min(8, count - k)
-        var e = fastExp(loadPartial(x + k, lanes) - maxValue)
-        if lanes < 8 { for lane in lanes..<8 { e[lane] = 0 } }
-        acc += e
-        k += 8
-    }
-    return maxValue + log(acc.sum())
 }

@@ -203,30 +203,12 @@ extension PixelRNN {
             for ch in 0..<c {
                 let l = logits + (p * c + ch) * levels
                 let target = Int(ws.targets[p * c + ch])
-                var mx = F8(repeating: -.infinity)
-                var k = 0
-                while k < levels {
-                    let v = loadPartial(l + k, min(8, levels - k), fill: -.infinity)
-                    mx.replace(with: v, where: v .> mx)
-                    k += 8
-                }
-                var maxValue = mx[0]
-                for lane in 1..<8 where mx[lane] > maxValue { maxValue = mx[lane] }
-                var acc = F8()
-                k = 0
-                while k < levels {
-                    let lanes = min(8, levels - k)
-                    var e = fastExp(loadPartial(l + k, lanes) - maxValue)
-                    if lanes < 8 { for lane in lanes..<8 { e[lane] = 0 } }
-                    acc += e
-                    k += 8
-                }
-                let logSum = maxValue + log(acc.sum())
+                let logSum = logSumExp(l, count: levels)
                 let nll = logSum - l[target]
                 sum += Double(nll)
                 positionNLL?[p * c + ch] = nll
                 if let scale = gradientScale {
-                    k = 0
+                    var k = 0
                     while k < levels {
                         let lanes = min(8, levels - k)
                         storePartial(fastExp(loadPartial(l + k, lanes) - logSum) * scale, l + k, lanes)
