@@ -26,6 +26,10 @@ struct TrainCommand: ParsableCommand {
     var blocks = 7
     @Option(help: "Width of the hidden output layer (default 2h).")
     var outputHidden: Int?
+    @Option(help: "Scan orientations: 1 (upright only) or 8 (every flip and transpose, learned per orientation and trained as augmentation).")
+    var orientations = 1
+    @Option(help: "Start from this model's weights (adding orientation support when --orientations 8 asks for it).")
+    var initFrom: String?
     @Option(help: "Images per step.")
     var batch = 16
     @Option(help: "Total steps (the learning-rate schedule ends here).")
@@ -53,6 +57,8 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard Architecture(rawValue: arch) != nil else { throw ValidationError("--arch must be row, diagonal or pixelcnn") }
         guard channels == 1 || channels == 3 else { throw ValidationError("--channels must be 1 or 3") }
+        guard orientations == 1 || orientations == 8 else { throw ValidationError("--orientations must be 1 or 8") }
+        guard !(resume && initFrom != nil) else { throw ValidationError("--resume and --init-from exclude each other") }
         guard batch >= 1, steps >= 1, hidden >= 1, blocks >= 0 else { throw ValidationError("sizes must be positive") }
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
     }
@@ -71,10 +77,18 @@ struct TrainCommand: ParsableCommand {
                 throw DataSourceError("--resume: no checkpoint at \(checkpointPath)")
             }
             model = try PixelRNN(contentsOf: checkpointPath)
+        } else if let initFrom {
+            let start = try PixelRNN(contentsOf: initFrom)
+            guard start.configuration.channels == train.channels else {
+                throw DataSourceError("--init-from: \(initFrom) models \(start.configuration.channels) channels, the data has \(train.channels)")
+            }
+            model = orientations == 8 && !start.configuration.supportsOrientations ? start.addingOrientationSupport() : start
+            for key in ["validation_bpd", "test_bpd", "steps", "wall_time_s"] { model.metadata[key] = nil }
+            model.metadata["initialised_from"] = initFrom
         } else {
             let config = ModelConfiguration(
                 architecture: Architecture(rawValue: arch)!, channels: train.channels, hidden: hidden,
-                blocks: blocks, outputHidden: outputHidden)
+                blocks: blocks, outputHidden: outputHidden, orientations: orientations)
             model = try PixelRNN(configuration: config, seed: seed)
         }
         var options = TrainingOptions()

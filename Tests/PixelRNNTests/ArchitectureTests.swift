@@ -1,3 +1,4 @@
+import Imaging
 import Testing
 @testable import PixelRNN
 
@@ -17,15 +18,17 @@ func liftReLUBiases(_ model: PixelRNN, by amount: Float = 1) {
 
 /// `changed[t][s]`: whether perturbing sub-pixel t (raster order, then channel) changes
 /// any logit of sub-pixel s.
-func dependence(of model: PixelRNN, height: Int, width: Int, seed: UInt64 = 3) -> [[Bool]] {
+func dependence(
+    of model: PixelRNN, height: Int, width: Int, seed: UInt64 = 3, orientation: Orientation = .upright
+) -> [[Bool]] {
     let c = model.configuration.channels, levels = model.configuration.levels
     let subPixels = height * width * c
     let base = randomPixels(count: subPixels, seed: seed)
-    let reference = model.logits(of: base, height: height, width: width)
+    let reference = model.logits(of: base, height: height, width: width, orientation: orientation)
     return (0..<subPixels).map { t in
         var changed = base
         changed[t] = changed[t] &+ 7
-        let logits = model.logits(of: changed, height: height, width: width)
+        let logits = model.logits(of: changed, height: height, width: width, orientation: orientation)
         return (0..<subPixels).map { s in
             reference[(s * levels)..<((s + 1) * levels)] != logits[(s * levels)..<((s + 1) * levels)]
         }

@@ -5,11 +5,13 @@ import Testing
 /// A small model with random weights everywhere (biases and initial states too), so
 /// that no connection is hidden by a zero.
 func randomModel(
-    channels: Int, hidden: Int = 6, blocks: Int = 2, seed: UInt64 = 7, architecture: Architecture = .rowLSTM
+    channels: Int, hidden: Int = 6, blocks: Int = 2, seed: UInt64 = 7, architecture: Architecture = .rowLSTM,
+    orientations: Int = 1
 ) throws -> PixelRNN {
     let model = try PixelRNN(
         configuration: ModelConfiguration(
-            architecture: architecture, channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: 16),
+            architecture: architecture, channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: 16,
+            orientations: orientations),
         seed: seed)
     var random = SplitMix(seed: seed &+ 99)
     let v = model.parameters.values

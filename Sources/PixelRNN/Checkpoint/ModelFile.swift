@@ -11,7 +11,8 @@ extension PixelRNN {
     /// The value of `__metadata__["format"]`.
     public static let fileFormat = "pixelrnnd-model-1"
     static let architectureKeys: Set<String> = [
-        "format", "architecture", "channels", "hidden", "blocks", "output_hidden", "levels", "optimizer_step",
+        "format", "architecture", "channels", "hidden", "blocks", "output_hidden", "levels", "orientations",
+        "optimizer_step",
     ]
 
     /// Loads a model file.
@@ -40,7 +41,8 @@ extension PixelRNN {
         }
         let config = ModelConfiguration(
             architecture: arch, channels: try integer("channels"), hidden: try integer("hidden"),
-            blocks: try integer("blocks"), outputHidden: try integer("output_hidden"), levels: try integer("levels"))
+            blocks: try integer("blocks"), outputHidden: try integer("output_hidden"), levels: try integer("levels"),
+            orientations: meta["orientations"] == nil ? 1 : try integer("orientations"))
         do { try config.validate() } catch { throw fail(error.description) }
         // Every model tensor must be in the file with its exact shape, so the file holds at
         // least as many weights as the model. Check a lower bound before allocating: the
@@ -80,11 +82,30 @@ extension PixelRNN {
         meta["blocks"] = String(cfg.blocks)
         meta["output_hidden"] = String(cfg.outputHidden)
         meta["levels"] = String(cfg.levels)
+        if cfg.supportsOrientations { meta["orientations"] = String(cfg.orientations) }
         var tensors: [String: SafetensorsTensor] = [:]
         for entry in parameters.entries {
             tensors[entry.name] = SafetensorsTensor(shape: entry.shape, values: parameters.exportTensor(entry))
         }
         return SafetensorsFile(metadata: meta, tensors: tensors)
+    }
+
+    /// A copy of this model with orientation support added: every tensor is copied,
+    /// and the new `orientation_embedding` starts at zero, so every orientation starts
+    /// out as the upright model. Fine-tuning with orientation augmentation then trains it.
+    /// - Precondition: the model has no orientation support yet.
+    public func addingOrientationSupport() -> PixelRNN {
+        precondition(!configuration.supportsOrientations, "the model already supports orientations")
+        var config = configuration
+        config.orientations = 8
+        let copy = try! PixelRNN(configuration: config, seed: 0)
+        for entry in parameters.entries {
+            let target = copy.parameters.entry(named: entry.name)!
+            _ = copy.parameters.importTensor(target, from: parameters.exportTensor(entry))
+        }
+        (copy.parameters.values + copy.orientationEmbeddingOffset!).update(repeating: 0, count: 8 * config.features)
+        copy.metadata = metadata
+        return copy
     }
 
     /// Writes the model (weights and `metadata`) atomically to `path`.

@@ -265,6 +265,16 @@ public struct ImageFolderDataset: Sendable {
             newHeight = size
             newWidth = max(size, Int((Double(width) * Double(size) / Double(height)).rounded()))
         }
+        return resize(image, width: newWidth, height: newHeight, channels: channels)
+    }
+
+    /// Converts an image to `channels` channels (alpha, if any, composited over white;
+    /// gray copied into R, G, B or RGB to Rec. 601 luma) and scales it down by area
+    /// averaging to exactly `width × height`, rounding to the nearest integer.
+    /// - Precondition: the new size is positive and no larger than the image on either side.
+    public static func resize(_ image: Image, width newWidth: Int, height newHeight: Int, channels: Int) -> Image {
+        precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
+        let width = image.width, height = image.height
         let columns = AreaWeights(source: width, target: newWidth)
         let rows = AreaWeights(source: height, target: newHeight)
         let d = channels

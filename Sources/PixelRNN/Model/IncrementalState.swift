@@ -1,3 +1,4 @@
+import Imaging
 /// Incremental evaluation of a PixelRNN in raster order, for sampling.
 ///
 /// A batch of `particles` images is advanced together, one run of positions of the
@@ -38,11 +39,24 @@ public final class IncrementalState: @unchecked Sendable {
     private let runOutputHidden: FloatBuffer
     /// Logits of the last run: `particles × runLength × C × levels`.
     public let runLogits: UnsafeMutablePointer<Float>
+    /// The scan orientation the pixels are in: selects the model's orientation
+    /// embedding (no effect on a model without orientation support).
+    public let orientation: Orientation
 
     /// Creates the state for `particles` images of `height × width`; all pixels start at 0.
-    /// - Throws: `ModelError.shapeMismatch` for an empty image or no particles.
-    public init(model: PixelRNN, particles: Int, height: Int, width: Int) throws(ModelError) {
+    /// - Parameter orientation: how the pixels given to the state were laid out from the
+    ///   stored picture (the caller transforms them); it must be `.upright` for a model
+    ///   without orientation support.
+    /// - Throws: `ModelError.shapeMismatch` for an empty image or no particles, or an
+    ///   orientation the model was not trained for.
+    public init(
+        model: PixelRNN, particles: Int, height: Int, width: Int, orientation: Orientation = .upright
+    ) throws(ModelError) {
         guard particles >= 1, height >= 1, width >= 1 else { throw .shapeMismatch("empty image or no particles") }
+        guard orientation == .upright || model.configuration.supportsOrientations else {
+            throw .shapeMismatch("the model scans upright only, not \(orientation)")
+        }
+        self.orientation = orientation
         BLAS.useSingleThreadPerCall()
         self.model = model
         self.particles = particles
@@ -134,6 +148,10 @@ public final class IncrementalState: @unchecked Sendable {
         broadcastRows(w + conv.biasOffset, rows: m, n: f, into: streamIn)
         BLAS.gemm(transB: true, m: m, n: f, k: k0, cols, lda: k0, w + conv.weightOffset, ldb: k0,
                   beta: 1, streamIn, ldc: f)
+        if let embedding = model.orientationEmbeddingOffset {
+            let row = w + embedding + f * orientation.rawValue
+            for p in 0..<m { addInPlace(row, into: streamIn + p * f, count: f) }
+        }
         for l in 0..<cfg.blocks {
             scatterRun(streamIn, into: rowStreams[l].pointer, j0: j0, len: len, width: f)
             blockState.forward(

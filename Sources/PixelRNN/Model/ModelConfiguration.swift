@@ -30,11 +30,15 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     public var outputHidden: Int
     /// Discrete levels per sub-pixel (256 for 8-bit images).
     public var levels: Int
+    /// Scan orientations the model is conditioned on: 1 (upright only, no
+    /// `orientation_embedding` tensor) or 8 (all flips and transposes, one learned
+    /// bias on the input convolution's output per orientation).
+    public var orientations: Int
 
     /// Creates a configuration; `outputHidden` defaults to `2h`.
     public init(
         architecture: Architecture = .rowLSTM, channels: Int = 1, hidden: Int = 32,
-        blocks: Int = 7, outputHidden: Int? = nil, levels: Int = 256
+        blocks: Int = 7, outputHidden: Int? = nil, levels: Int = 256, orientations: Int = 1
     ) {
         self.architecture = architecture
         self.channels = channels
@@ -42,7 +46,11 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         self.blocks = blocks
         self.outputHidden = outputHidden ?? 2 * hidden
         self.levels = levels
+        self.orientations = orientations
     }
+
+    /// Whether the model has a learned embedding for every scan orientation.
+    public var supportsOrientations: Bool { orientations == 8 }
 
     /// Features of the residual stream, `2h`.
     public var features: Int { 2 * hidden }
@@ -79,6 +87,9 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         }
         guard levels >= 2, levels <= 256 else {
             throw .invalidConfiguration("levels must be in 2...256, not \(levels)")
+        }
+        guard orientations == 1 || orientations == 8 else {
+            throw .invalidConfiguration("orientations must be 1 or 8, not \(orientations)")
         }
     }
 }

@@ -1,14 +1,16 @@
+import Imaging
 import Foundation
 
 /// Whole-image evaluation entry points.
 extension PixelRNN {
     /// The logits of every sub-pixel of one image, image-major: `[H][W][C][levels]`.
     /// Slow path for tests and tools (one full forward pass).
-    func logits(of pixels: [UInt8], height: Int, width: Int) -> [Float] {
+    func logits(of pixels: [UInt8], height: Int, width: Int, orientation: Orientation = .upright) -> [Float] {
         let c = configuration.channels, levels = configuration.levels
         precondition(pixels.count == height * width * c)
         let ws = Workspace(model: self, capacity: 1, height: height, width: width, forTraining: false)
         ws.batch = 1
+        ws.orientations = [orientation.rawValue]
         pixels.withUnsafeBufferPointer { gatherInput($0.baseAddress!, into: ws) }
         forwardNetwork(ws)
         return Array(UnsafeBufferPointer(start: ws.logits.pointer, count: height * width * c * levels))
@@ -19,12 +21,17 @@ extension PixelRNN {
     ///   - pixels: `count × height × width × channels` bytes, images back to back.
     ///   - workers: threads to spread the images over.
     ///   - positionNLL: optional output of per-sub-pixel NLL in nats, the same layout as `pixels`.
+    ///   - orientation: the scan orientation the pixels are already laid out in (selects
+    ///     the orientation embedding; must be `.upright` for a model without one).
     /// - Throws: `ModelError.shapeMismatch` when the buffer does not match the geometry.
     public func negativeLogLikelihoods(
         of pixels: [UInt8], count: Int, height: Int, width: Int, workers: Int = 1,
-        positionNLL: UnsafeMutablePointer<Float>? = nil
+        positionNLL: UnsafeMutablePointer<Float>? = nil, orientation: Orientation = .upright
     ) throws(ModelError) -> [Double] {
         let c = configuration.channels
+        guard orientation == .upright || configuration.supportsOrientations else {
+            throw .shapeMismatch("the model scans upright only, not \(orientation)")
+        }
         guard count > 0, height > 0, width > 0, pixels.count == count * height * width * c else {
             throw .shapeMismatch(
                 "expected \(count) × \(height) × \(width) × \(c) bytes, got \(pixels.count)")
@@ -33,7 +40,8 @@ extension PixelRNN {
         defer { evaluationEngines.checkIn(engine) }
         return pixels.withUnsafeBufferPointer {
             engine.run(pixels: $0.baseAddress!, count: count, height: height, width: width,
-                       gradientScale: nil, positionNLL: positionNLL)
+                       gradientScale: nil, positionNLL: positionNLL,
+                       orientations: orientation == .upright ? [] : Array(repeating: orientation.rawValue, count: count))
         }
     }
 }
@@ -88,13 +96,14 @@ extension PixelRNN {
     ///   - subPixelNLL: optional output, nats per sub-pixel in the layout of `pixels`.
     /// - Throws: `ModelError.shapeMismatch` when the buffer does not match the geometry.
     public func streamingNegativeLogLikelihood(
-        of pixels: [UInt8], height: Int, width: Int, subPixelNLL: UnsafeMutablePointer<Float>? = nil
+        of pixels: [UInt8], height: Int, width: Int, subPixelNLL: UnsafeMutablePointer<Float>? = nil,
+        orientation: Orientation = .upright
     ) throws(ModelError) -> Double {
         let c = configuration.channels, levels = configuration.levels
         guard height > 0, width > 0, pixels.count == height * width * c else {
             throw .shapeMismatch("expected \(height) × \(width) × \(c) bytes, got \(pixels.count)")
         }
-        let state = try IncrementalState(model: self, particles: 1, height: height, width: width)
+        let state = try IncrementalState(model: self, particles: 1, height: height, width: width, orientation: orientation)
         state.setAllParticles(to: pixels)
         var total = 0.0
         for y in 0..<height {

@@ -25,6 +25,9 @@ public final class PixelRNN: @unchecked Sendable {
     var rightToLeftShift = 1
     let outputHidden: ConvolutionSpec
     let outputLogits: ConvolutionSpec
+    /// Offset of `orientation_embedding` (`8 × 2h`, one row per ``Orientation``), added
+    /// to the input convolution's output; nil for a model without orientation support.
+    let orientationEmbeddingOffset: Int?
 
     /// Creates a model with freshly initialised weights.
     /// - Parameters:
@@ -50,6 +53,9 @@ public final class PixelRNN: @unchecked Sendable {
                 name: "input_conv", outFeatures: f, inFeatures: c, kernelHeight: 7, kernelWidth: 7,
                 centreY: 3, centreX: 3, taps: inputTaps, mask: .a,
                 outGroups: groups(f), inGroups: (0..<c).map { $0 }, hasBias: true))
+
+        orientationEmbeddingOffset = configuration.supportsOrientations
+            ? params.addTensor(name: "orientation_embedding", shape: [configuration.orientations, f]) : nil
 
         var blocks: [RowLSTMBlock] = []
         var diagonal: [DiagonalBiLSTMBlock] = []

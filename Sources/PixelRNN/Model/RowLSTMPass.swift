@@ -55,6 +55,16 @@ extension PixelRNN {
             transB: true, m: m, n: f, k: conv.gatheredWidth,
             ws.inputColumns.pointer, lda: conv.gatheredWidth, w + conv.weightOffset, ldb: conv.gatheredWidth,
             beta: 1, x0, ldc: f)
+        if let embedding = orientationEmbeddingOffset {
+            let n = ws.batch, wid = ws.width
+            for i in 0..<ws.height {
+                for b in 0..<n {
+                    let row = w + embedding + f * orientation(ofImage: b, in: ws)
+                    let start = x0 + (i * n + b) * wid * f
+                    for j in 0..<wid { addInPlace(row, into: start + j * f, count: f) }
+                }
+            }
+        }
         for (l, block) in rowBlocks.enumerated() {
             rowLSTMForward(block, input: ws.stream(l), output: ws.stream(l + 1),
                            activations: ws.activations(l), ws: ws)
@@ -262,6 +272,21 @@ extension PixelRNN {
                   ws.inputColumns.pointer, ldb: conv.gatheredWidth,
                   beta: 1, g + conv.weightOffset, ldc: conv.gatheredWidth)
         accumulateColumnSums(dStream, rows: m, n: f, into: g + conv.biasOffset)
+        if let embedding = orientationEmbeddingOffset {
+            let n = ws.batch, wid = ws.width
+            for i in 0..<ws.height {
+                for b in 0..<n {
+                    accumulateColumnSums(dStream + (i * n + b) * wid * f, rows: wid, n: f,
+                                         into: g + embedding + f * orientation(ofImage: b, in: ws))
+                }
+            }
+        }
+    }
+
+    /// The orientation index of image `b` of the pass (0, upright, when none was given).
+    @inline(__always)
+    func orientation(ofImage b: Int, in ws: Workspace) -> Int {
+        ws.orientations.isEmpty ? 0 : ws.orientations[b]
     }
 
     /// Turns `ws.gradStream` from d/d(block output) into d/d(block input).

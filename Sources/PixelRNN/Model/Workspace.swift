@@ -32,6 +32,9 @@ final class Workspace: @unchecked Sendable {
     let configuration: ModelConfiguration
     /// Images in the current pass (≤ capacity).
     var batch = 0
+    /// The scan orientation (``Orientation`` raw value) of each image of the pass, for a
+    /// model with orientation support; empty means all upright.
+    var orientations: [Int] = []
 
     let inputColumns: FloatBuffer
     let inputColumnWidth: Int

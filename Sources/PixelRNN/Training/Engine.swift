@@ -49,10 +49,12 @@ final class Engine: @unchecked Sendable {
     /// - Parameters:
     ///   - pixels: `count × H × W × C` bytes.
     ///   - positionNLL: optional `count × H × W × C` output of per-sub-pixel NLL (nats), image-major.
+    ///   - orientations: the scan orientation index of each image (empty: all upright).
     func run(
         pixels: UnsafePointer<UInt8>, count: Int, height: Int, width: Int,
-        gradientScale: Float?, positionNLL: UnsafeMutablePointer<Float>? = nil
+        gradientScale: Float?, positionNLL: UnsafeMutablePointer<Float>? = nil, orientations: [Int] = []
     ) -> [Double] {
+        precondition(orientations.isEmpty || orientations.count == count, "one orientation per image")
         prepare(height: height, width: width)
         let c = model.configuration.channels
         let imageSize = height * width * c
@@ -73,6 +75,7 @@ final class Engine: @unchecked Sendable {
             while start < range.upperBound {
                 let n = min(microBatch, range.upperBound - start)
                 ws.batch = n
+                ws.orientations = orientations.isEmpty ? [] : Array(orientations[start..<(start + n)])
                 model.gatherInput(input + start * imageSize, into: ws)
                 model.forwardNetwork(ws)
                 model.softmaxCrossEntropy(ws, gradientScale: gradientScale, positionNLL: scratch)

@@ -34,13 +34,16 @@ public final class Trainer: @unchecked Sendable {
     public var learningRate: Float { optimizer.configuration.learningRate(at: optimizer.step) }
 
     /// One optimisation step on `count` images (`count × H × W × C` bytes).
+    /// - Parameter orientations: the scan orientation index of each image, already applied
+    ///   to its pixels (empty: all upright).
     /// - Returns: the batch's mean NLL per sub-pixel in nats, and the gradient norm before clipping.
-    public func trainStep(pixels: UnsafePointer<UInt8>, count: Int, height: Int, width: Int)
+    public func trainStep(pixels: UnsafePointer<UInt8>, count: Int, height: Int, width: Int, orientations: [Int] = [])
         -> (loss: Double, gradientNorm: Float)
     {
         let dims = Double(height * width * model.configuration.channels)
         let scale = Float(1.0 / (Double(count) * dims))
-        let nll = engine.run(pixels: pixels, count: count, height: height, width: width, gradientScale: scale)
+        let nll = engine.run(pixels: pixels, count: count, height: height, width: width, gradientScale: scale,
+                             orientations: orientations)
         let norm = optimizer.update(
             values: model.parameters.values, gradient: engine.gradients[0].pointer, count: model.parameters.count)
         return (nll.reduce(0, +) / (Double(count) * dims), norm)

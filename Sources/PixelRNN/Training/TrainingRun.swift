@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// Settings of a training run.
 public struct TrainingOptions: Sendable {
@@ -78,6 +79,27 @@ public final class TrainingRun: @unchecked Sendable {
         return Array(order[(within * b)..<((within + 1) * b)])
     }
 
+    /// The scan orientation of each image of batch `step`: uniform over all 8 for a
+    /// model with orientation support and square images (over the 4 flips for other
+    /// shapes, which a transpose would change); empty for an upright-only model.
+    /// Reproducible from the seed and the step, like the batch itself.
+    func batchOrientations(step: Int) -> [Int] {
+        guard trainer.model.configuration.supportsOrientations else { return [] }
+        let choices = training.height == training.width ? 8 : 4
+        var random = RandomSource(seed: options.seed ^ 0x6F72_6965_6E74, stream: UInt64(step))
+        return (0..<options.batchSize).map { _ in random.nextInt(below: choices) }
+    }
+
+    /// Lays out each image of `batch` in its scan orientation.
+    private func orient(_ batch: inout [UInt8], _ orientations: [Int], imageBytes: Int) {
+        let h = training.height, w = training.width, c = training.channels
+        for (k, raw) in orientations.enumerated() where raw != 0 {
+            let range = (k * imageBytes)..<((k + 1) * imageBytes)
+            let scanned = Orientation(rawValue: raw)!.scan(Array(batch[range]), width: w, height: h, channels: c)
+            batch.replaceSubrange(range, with: scanned)
+        }
+    }
+
     /// Mean bits/dim of `dataset` (its first `limit` images).
     public func validate(limit: Int? = nil) -> Double {
         let set = limit.map { validation.prefix(min($0, validation.count)) } ?? validation
@@ -116,10 +138,12 @@ public final class TrainingRun: @unchecked Sendable {
                         rebasing: buffer[(k * imageBytes)..<((k + 1) * imageBytes)]))
                 }
             }
+            let orientations = batchOrientations(step: trainer.step)
+            if !orientations.isEmpty { orient(&batch, orientations, imageBytes: imageBytes) }
             let lr = trainer.learningRate
             let (loss, _) = batch.withUnsafeBufferPointer {
                 trainer.trainStep(pixels: $0.baseAddress!, count: options.batchSize,
-                                  height: training.height, width: training.width)
+                                  height: training.height, width: training.width, orientations: orientations)
             }
             let bits = loss / log(2)
             smoothed = smoothed.isNaN ? bits : 0.98 * smoothed + 0.02 * bits
