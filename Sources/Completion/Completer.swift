@@ -61,13 +61,71 @@ public struct Completer: Sendable {
     public func complete(
         _ image: Image, occluded: [Bool], options: CompletionOptions = CompletionOptions(), queuedSeconds: Double = 0
     ) throws(CompletionError) -> CompletionResult {
-        let clock = ContinuousClock()
-        let start = clock.now
         try options.validate()
         guard occluded.count == image.width * image.height else {
             throw .maskSizeMismatch(
                 imageWidth: image.width, imageHeight: image.height, maskWidth: occluded.count, maskHeight: 1)
         }
+        let supports = model.configuration.supportsOrientations
+        let orientation: Orientation
+        if let fixed = options.orientation {
+            guard fixed == .upright || supports else {
+                throw .invalidOption(name: "orientation", reason: "the model scans upright only, not \(fixed)")
+            }
+            orientation = fixed
+        } else {
+            orientation = Self.chooseOrientation(
+                occluded: occluded, width: image.width, height: image.height, supportsOrientations: supports).orientation
+        }
+        guard orientation != .upright else {
+            return try completeScanned(image, occluded: occluded, orientation: .upright, options: options,
+                                       queuedSeconds: queuedSeconds)
+        }
+        let w = image.width, h = image.height
+        var result = try completeScanned(
+            image.scanned(orientation), occluded: orientation.scan(occluded, width: w, height: h, channels: 1),
+            orientation: orientation, options: options, queuedSeconds: queuedSeconds)
+        result.input = image
+        result.occluded = occluded
+        result.samples = result.samples.map { $0.unscanned(orientation) }
+        result.pixelNLL = orientation.unscan(result.pixelNLL, width: w, height: h, channels: 1)
+        result.report.image.width = w
+        result.report.image.height = h
+        return result
+    }
+
+    /// The scan orientation that leaves the fewest visible pixels after the first
+    /// occluded one, and that number. Ties go to the earlier ``Orientation`` (upright,
+    /// vertical flip, horizontal flip, half turn, then the transposes in the same order).
+    /// Without orientation support, upright.
+    /// - Parameters:
+    ///   - occluded: `width × height` flags, row-major as stored.
+    public static func chooseOrientation(
+        occluded: [Bool], width: Int, height: Int, supportsOrientations: Bool
+    ) -> (orientation: Orientation, visibleAfterFirstOccluded: Int) {
+        let candidates = supportsOrientations ? Orientation.allCases : [.upright]
+        var best: (orientation: Orientation, visibleAfterFirstOccluded: Int)?
+        for orientation in candidates {
+            let (sw, sh) = orientation.scannedSize(width: width, height: height)
+            var seenOccluded = false, visibleAfter = 0
+            for y in 0..<sh {
+                for x in 0..<sw {
+                    let (yy, xx) = orientation.storedPosition(y: y, x: x, width: width, height: height)
+                    if occluded[yy * width + xx] { seenOccluded = true } else if seenOccluded { visibleAfter += 1 }
+                }
+            }
+            if best == nil || visibleAfter < best!.visibleAfterFirstOccluded { best = (orientation, visibleAfter) }
+        }
+        return best!
+    }
+
+    /// ``complete(_:occluded:options:queuedSeconds:)`` on an image already laid out in
+    /// the scan `orientation`.
+    func completeScanned(
+        _ image: Image, occluded: [Bool], orientation: Orientation, options: CompletionOptions, queuedSeconds: Double
+    ) throws(CompletionError) -> CompletionResult {
+        let clock = ContinuousClock()
+        let start = clock.now
         let cfg = model.configuration
         let c = cfg.channels, h = image.height, w = image.width
         let (bytes, conversion) = try prepare(image, occluded: occluded)
@@ -91,7 +149,8 @@ public struct Completer: Sendable {
             logEvidence = 0
         } else {
             let particles = try runParticleFilter(
-                model: model, images: [bytes], occluded: occluded, height: h, width: w, options: options)[0]
+                model: model, images: [bytes], occluded: occluded, height: h, width: w, options: options,
+                orientation: orientation)[0]
             samples = particles.pixels
             logEvidence = particles.logEvidence
             weights = particles.logWeights.map { exp($0 - particles.logEvidence) }
@@ -111,10 +170,11 @@ public struct Completer: Sendable {
         do {
             if h * w > Self.fullForwardPositionLimit {
                 fullNLL = try model.streamingNegativeLogLikelihood(
-                    of: samples[selected], height: h, width: w, subPixelNLL: subPixelNLL)
+                    of: samples[selected], height: h, width: w, subPixelNLL: subPixelNLL, orientation: orientation)
             } else {
                 fullNLL = try model.negativeLogLikelihoods(
-                    of: samples[selected], count: 1, height: h, width: w, workers: 1, positionNLL: subPixelNLL)[0]
+                    of: samples[selected], count: 1, height: h, width: w, workers: 1, positionNLL: subPixelNLL,
+                    orientation: orientation)[0]
             }
         } catch {
             throw CompletionError(error)
@@ -161,7 +221,9 @@ public struct Completer: Sendable {
                 visibleSubPixels: visibleDims),
             sampling: SamplingSummary(
                 samples: options.samples, seed: options.seed, temperature: options.temperature,
-                threads: options.threads, sampled: occludedCount > 0),
+                threads: options.threads, sampled: occludedCount > 0, orientation: orientation.description,
+                orientationChosen: options.orientation == nil,
+                visibleSubPixelsAfterFirstOccluded: plan.visibleAfterFirstOccluded * c),
             samples: summaries, selectedSample: selected + 1, evidence: evidence,
             typicality: Typicality(visibleBitsPerDim: visibleBPD, reference: identity.heldoutPercentiles),
             timings: Timings(queuedSeconds: queuedSeconds, computeSeconds: compute, totalSeconds: queuedSeconds + compute))

@@ -1,3 +1,5 @@
+import Imaging
+
 /// How a completion is sampled.
 ///
 /// Temperature shapes the *proposal*: occluded sub-pixels are drawn from
@@ -25,6 +27,10 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
     /// products; more states spread over more threads). Islands and states depend only
     /// on K, this value and the batch size, never on `threads`.
     public var particlesPerIsland: Int
+    /// The scan orientation; nil (the default) chooses, per image, the one that leaves
+    /// the fewest visible sub-pixels after the first occluded one (``Completer/chooseOrientation(occluded:width:height:supportsOrientations:)``).
+    /// A model without orientation support always scans upright.
+    public var orientation: Orientation?
 
     /// Largest accepted sample count.
     public static let maximumSamples = 1024
@@ -36,7 +42,12 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
     ///   - temperature: proposal temperature, > 0 and finite.
     ///   - threads: worker threads, ≥ 1.
     ///   - particlesPerIsland: particles resampled together, ≥ 1.
-    public init(samples: Int = 1, seed: UInt64 = 0, temperature: Double = 1, threads: Int = 1, particlesPerIsland: Int = 8) {
+    ///   - orientation: a fixed scan orientation, or nil to choose per image.
+    public init(
+        samples: Int = 1, seed: UInt64 = 0, temperature: Double = 1, threads: Int = 1, particlesPerIsland: Int = 8,
+        orientation: Orientation? = nil
+    ) {
+        self.orientation = orientation
         self.samples = samples
         self.seed = seed
         self.temperature = temperature
@@ -64,6 +75,18 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
     private enum CodingKeys: String, CodingKey {
         case samples, seed, temperature, threads
         case particlesPerIsland = "particles_per_island"
+        case orientation
+    }
+
+    /// Encodes the options as `NAME.json` takes them (`orientation` as its name, or `auto`).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(samples, forKey: .samples)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(temperature, forKey: .temperature)
+        try c.encode(threads, forKey: .threads)
+        try c.encode(particlesPerIsland, forKey: .particlesPerIsland)
+        try c.encode(orientation?.description ?? "auto", forKey: .orientation)
     }
 
     /// Decodes per-job options (`NAME.json`): every key is optional and defaults as in
@@ -78,6 +101,14 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
             temperature: try c.decodeIfPresent(Double.self, forKey: .temperature) ?? 1,
             threads: try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1,
             particlesPerIsland: try c.decodeIfPresent(Int.self, forKey: .particlesPerIsland) ?? 8)
+        if let name = try c.decodeIfPresent(String.self, forKey: .orientation), name != "auto" {
+            guard let orientation = Orientation(name: name) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .orientation, in: c,
+                    debugDescription: "orientation must be auto or one of " + Orientation.allCases.map(\.description).joined(separator: ", "))
+            }
+            self.orientation = orientation
+        }
     }
 
     /// The particle counts of the islands: ⌈K / P⌉ islands, sizes as equal as possible

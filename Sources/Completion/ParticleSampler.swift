@@ -22,6 +22,7 @@
 // thread count only decides which worker runs which state.
 
 import Dispatch
+import Imaging
 import PixelRNN
 
 #if canImport(Glibc)
@@ -41,15 +42,17 @@ struct RunPlan: Sendable {
     /// Index (y·W + x) of the first occluded pixel, if any.
     var firstOccluded: Int?
     /// Whether a visible pixel comes after the first occluded one.
-    var visibleAfterOcclusion: Bool
+    var visibleAfterOcclusion: Bool { visibleAfterFirstOccluded > 0 }
+    /// Visible pixels after the first occluded one.
+    var visibleAfterFirstOccluded: Int
 
     init(occluded: [Bool], width: Int, height: Int) {
         rows = []
         firstOccluded = occluded.firstIndex(of: true)
         if let first = firstOccluded {
-            visibleAfterOcclusion = occluded[(first + 1)...].contains(false)
+            visibleAfterFirstOccluded = occluded[(first + 1)...].reduce(0) { $0 + ($1 ? 0 : 1) }
         } else {
-            visibleAfterOcclusion = false
+            visibleAfterFirstOccluded = 0
         }
         for y in 0..<height {
             var runs: [Run] = []
@@ -115,10 +118,14 @@ final class IslandGroup: @unchecked Sendable {
     private(set) var minimumESS: [Double]
     private(set) var resamplings: [Int]
 
-    init(model: PixelRNN, islands: [Island], samples: Int, seed: UInt64, height: Int, width: Int) throws(CompletionError) {
+    init(
+        model: PixelRNN, islands: [Island], samples: Int, seed: UInt64, height: Int, width: Int,
+        orientation: Orientation
+    ) throws(CompletionError) {
         let slots = islands.last!.slots.upperBound
         do {
-            state = try IncrementalState(model: model, particles: slots, height: height, width: width)
+            state = try IncrementalState(
+                model: model, particles: slots, height: height, width: width, orientation: orientation)
         } catch {
             throw CompletionError(error)
         }
@@ -277,7 +284,8 @@ func systematicResample(logWeights: ArraySlice<Double>, random: inout RandomSour
 ///   - images: model-ready `H × W × C` bytes per image.
 /// - Returns: per image, its islands (in order) and the groups holding them.
 func runParticleFilter(
-    model: PixelRNN, images: [[UInt8]], occluded: [Bool], height: Int, width: Int, options: CompletionOptions
+    model: PixelRNN, images: [[UInt8]], occluded: [Bool], height: Int, width: Int, options: CompletionOptions,
+    orientation: Orientation = .upright
 ) throws(CompletionError) -> [ImageParticles] {
     let plan = RunPlan(occluded: occluded, width: width, height: height)
     let sizes = options.islandSizes
@@ -302,7 +310,7 @@ func runParticleFilter(
     if !current.isEmpty { groups.append(current) }
     let built = try groups.map { (islands) throws(CompletionError) in
         try IslandGroup(model: model, islands: islands, samples: options.samples, seed: options.seed,
-                        height: height, width: width)
+                        height: height, width: width, orientation: orientation)
     }
     BLAS.setThreads(1)
     let threads = min(options.threads, built.count)

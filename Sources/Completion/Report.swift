@@ -184,6 +184,15 @@ public struct SamplingSummary: Codable, Sendable, Equatable {
     public var threads: Int
     /// False when nothing was occluded (a likelihood report only).
     public var sampled: Bool
+    /// The scan orientation the model read the image in (``Orientation`` names:
+    /// `upright`, `vertical-flip`, …, `transpose-half-turn`).
+    public var orientation: String
+    /// Whether the orientation was chosen per image (`auto`) rather than fixed by the options.
+    public var orientationChosen: Bool
+    /// Visible sub-pixels that come after the first occluded one in that scan: the
+    /// pixels the particles have to weigh. 0 means the completion is exact conditional
+    /// sampling (with T = 1).
+    public var visibleSubPixelsAfterFirstOccluded: Int
 }
 
 /// One completion's likelihoods.

@@ -21,6 +21,8 @@ struct CompleteCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Proposal temperature T > 0 (1 = the model's distribution).")
     var temperature: Double = 1
+    @Option(help: "Scan orientation: auto (the one that leaves the fewest visible pixels after the hole; needs a model with orientation support), or upright, vertical-flip, horizontal-flip, half-turn, transpose, transpose-vertical-flip, transpose-horizontal-flip, transpose-half-turn.")
+    var orientation = "auto"
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Output folder (created if missing).")
@@ -31,6 +33,9 @@ struct CompleteCommand: ParsableCommand {
             throw ValidationError("--samples must be in 1...\(CompletionOptions.maximumSamples)")
         }
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be a positive number") }
+        guard orientation == "auto" || Orientation(name: orientation) != nil else {
+            throw ValidationError("--orientation must be auto or one of " + Orientation.allCases.map(\.description).joined(separator: ", "))
+        }
     }
 
     func run() throws {
@@ -46,12 +51,16 @@ struct CompleteCommand: ParsableCommand {
             occlusion = try Mask(alphaOf: input)
         }
         let completer = Completer(model: model, identity: ModelIdentity(model: model, weightsSHA256: sha, name: name))
-        let options = CompletionOptions(samples: samples, seed: seed, temperature: temperature, threads: compute.workers)
+        let options = CompletionOptions(
+            samples: samples, seed: seed, temperature: temperature, threads: compute.workers,
+            orientation: Orientation(name: orientation))
         let result = try completer.complete(input, mask: occlusion, options: options)
         try writeJobOutputs(result, to: out)
         let report = result.report
         print("model       \(name) (\(path), sha256 \(sha.prefix(12))…)")
         print("image       \(input.width)×\(input.height)×\(input.channels), \(report.image.occludedPixels) pixels occluded")
+        print("orientation \(report.sampling.orientation)\(report.sampling.orientationChosen ? " (chosen)" : ""): "
+              + "\(report.sampling.visibleSubPixelsAfterFirstOccluded) visible sub-pixels after the first occluded one")
         print(String(format: "log p(visible) ≈ %.2f nats%@, ESS %@, %d resampling steps",
                      report.evidence.logPVisibleNats, report.evidence.exact ? " (exact)" : "",
                      report.evidence.effectiveSampleSize.map { String(format: "%.1f of %d", $0, samples) } ?? "n/a",
