@@ -9,7 +9,10 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE     := -c release
 TESTFLAGS   := -c release -Xswiftc -enable-testing
 
-.PHONY: deps build run test bench install clean
+DATA_PACKAGES = mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers lomiri-wallpapers-20.04 \
+               tuxpaint-stamps-default stellarium-data python3-pil python3-numpy
+
+.PHONY: deps data build run test bench install clean
 
 PREFIX      ?= /usr
 DESTDIR     ?=
@@ -17,6 +20,17 @@ DESTDIR     ?=
 ## deps: install the Debian packages the build and the tests need (only those missing).
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+## data: the Debian packages of the `wallpapers` colour data set (docs/data-wallpapers.md)
+## and Pillow for scripts/wallpapers.py; `make test` does not need them.
+data:
+	@missing=""; for p in $(DATA_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \

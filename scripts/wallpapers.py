@@ -5,6 +5,7 @@ compressors a user has otherwise.
     scripts/wallpapers.py list                 # the 74 source pictures, split into train and test
     scripts/wallpapers.py tiles OUT            # the 2,368 test tiles as PNG files (Pillow's BOX filter)
     scripts/wallpapers.py compress [--limit N] # bits/dim of lossless PNG and WebP, each tile on its own
+    scripts/wallpapers.py duplicates           # training pictures that look like a test picture
 
 The rule is the one in docs/data-wallpapers.md; `pixelrnn data wallpapers` applies the
 same rule with the project's own decoder and resampler.
@@ -70,6 +71,39 @@ def test_tiles():
                 yield path, ty, tx, small.crop((tx * TILE, ty * TILE, tx * TILE + TILE, ty * TILE + TILE))
 
 
+EXTRA = [("tuxpaint-stamps-default", "/stamps/"), ("stellarium-data", "/landscapes/")]
+
+
+def thumbnail(path):
+    from PIL import Image
+    import numpy as np
+    with Image.open(path) as im:
+        im = im.convert("RGB").convert("L").resize((16, 16), Image.BOX)
+        return np.asarray(im, dtype=float)
+
+
+def duplicates(threshold=6.0):
+    import numpy as np
+    train, test = sources()
+    extra = [p for package, part in EXTRA for p in package_files(package) if part in p and os.path.isfile(p)]
+    tests = []
+    for path in test:
+        t = thumbnail(path)
+        tests.append((path, [t, t[::-1], t[:, ::-1], t[::-1, ::-1], t.T, t.T[::-1], t.T[:, ::-1], t.T[::-1, ::-1]]))
+    found = 0
+    for path in train + extra:
+        try:
+            a = thumbnail(path)
+        except Exception:
+            continue
+        for test_path, variants in tests:
+            d = min(np.abs(a - v).mean() for v in variants)
+            if d < threshold:
+                print(f"{d:5.2f}  {path}  ~  {test_path}")
+                found += 1
+    print(f"{found} pairs closer than {threshold} levels among {len(train) + len(extra)} training and {len(test)} test pictures")
+
+
 def main():
     command = sys.argv[1] if len(sys.argv) > 1 else "list"
     if command == "list":
@@ -104,6 +138,8 @@ def main():
         dims = n * TILE * TILE * 3
         for name, bits in totals.items():
             print(f"{name:5s} {bits / dims:.3f} bits/dim over {n} tiles")
+    elif command == "duplicates":
+        duplicates()
     else:
         sys.exit(__doc__)
 

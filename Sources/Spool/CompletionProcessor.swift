@@ -91,7 +91,8 @@ public struct CompletionJobProcessor: JobProcessor {
         let jobOptions = try JobOptions(contentsOf: job.options, defaults: configuration)
         let options = CompletionOptions(
             samples: jobOptions.samples, seed: jobOptions.seed ?? Self.seed(for: job.name),
-            temperature: jobOptions.temperature, threads: max(1, configuration.threadsPerJob))
+            temperature: jobOptions.temperature, threads: max(1, configuration.threadsPerJob),
+            orientation: jobOptions.orientation.flatMap { Orientation(name: $0) })
         let result: CompletionResult
         do {
             result = try completer.complete(image, mask: mask, options: options, queuedSeconds: queued)

@@ -4,7 +4,8 @@ import SystemPackage
 /// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.
 ///
 /// The file is one JSON object with any of `samples` (integer 1...10000), `seed` (integer
-/// ≥ 0) and `temperature` (number in (0, 100]). Any other key is an error, so a typo does
+/// ≥ 0), `temperature` (number in (0, 100]) and `orientation` (`auto` or an orientation
+/// name such as `vertical-flip`). Any other key is an error, so a typo does
 /// not silently fall back to a default.
 public struct JobOptions: Sendable, Equatable {
     /// Number of samples (particles) to draw.
@@ -13,6 +14,8 @@ public struct JobOptions: Sendable, Equatable {
     public var seed: UInt64?
     /// Sampling temperature.
     public var temperature: Double
+    /// Scan orientation name, or `nil` for `auto` (the completer chooses).
+    public var orientation: String?
 
     /// The configuration's defaults.
     public init(defaults configuration: DaemonConfiguration) {
@@ -58,8 +61,15 @@ public struct JobOptions: Sendable, Equatable {
                     throw SpoolError.badInput("options: temperature must be a number in (0, 100]")
                 }
                 temperature = n.doubleValue
+            case "orientation":
+                let names = ["auto", "upright", "vertical-flip", "horizontal-flip", "half-turn", "transpose",
+                             "transpose-vertical-flip", "transpose-horizontal-flip", "transpose-half-turn"]
+                guard let name = value as? String, names.contains(name) else {
+                    throw SpoolError.badInput("options: orientation must be one of " + names.joined(separator: ", "))
+                }
+                orientation = name == "auto" ? nil : name
             default:
-                throw SpoolError.badInput("options: unknown key '\(key)' (allowed: samples, seed, temperature)")
+                throw SpoolError.badInput("options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation)")
             }
         }
     }
