@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SystemPackage
 
 @testable import Spool
 
@@ -79,5 +80,27 @@ struct NameTests {
 extension Double {
     func isApproximatelyEqual(to other: Double, relativeTolerance: Double = 1e-9) -> Bool {
         abs(self - other) <= relativeTolerance * max(abs(self), abs(other), 1)
+    }
+}
+
+struct JobOptionsTests {
+    func options(_ json: String) throws -> JobOptions {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pixelrnnd-options-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("job.json")
+        try Data(json.utf8).write(to: file)
+        return try JobOptions(contentsOf: FilePath(file.path), defaults: DaemonConfiguration())
+    }
+
+    @Test func orientationIsAutoByDefaultOrANamedScan() throws {
+        #expect(try options(#"{"samples": 2}"#).orientation == nil)
+        #expect(try options(#"{"orientation": "auto"}"#).orientation == nil)
+        #expect(try options(#"{"orientation": "transpose-vertical-flip"}"#).orientation == "transpose-vertical-flip")
+    }
+
+    @Test(arguments: [#"{"orientation": "sideways"}"#, #"{"orientation": 3}"#])
+    func badOrientationIsAClearError(json: String) {
+        #expect(throws: SpoolError.self) { try options(json) }
     }
 }
