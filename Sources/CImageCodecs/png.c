@@ -327,6 +327,9 @@ int CImageCodecs_png_encode(const void *pixels, uint32_t width, uint32_t height,
     png_set_write_fn(png, w, on_write, on_flush);
     png_set_IHDR(png, pinfo, width, height, 8, color_types[channels], PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    // Large images (photos) are written with zlib level 1: several times faster than the
+    // default level 6, for files about a tenth larger. Small ones keep the default.
+    if ((size_t)width * (size_t)height * (size_t)channels > ((size_t)1 << 20)) png_set_compression_level(png, 1);
     png_write_info(png, pinfo);
     size_t row_bytes = (size_t)width * (size_t)channels;
     for (uint32_t y = 0; y < height; y++) {

@@ -66,6 +66,20 @@ public struct Completer: Sendable {
             throw .maskSizeMismatch(
                 imageWidth: image.width, imageHeight: image.height, maskWidth: occluded.count, maskHeight: 1)
         }
+        if let margin = options.windowMargin {
+            let windows = CompletionWindows.plan(occluded: occluded, width: image.width, height: image.height, margin: margin)
+            if !windows.isEmpty && windows != [WindowRect(x: 0, y: 0, width: image.width, height: image.height)] {
+                return try completeWindows(image, occluded: occluded, windows: windows, options: options,
+                                           queuedSeconds: queuedSeconds)
+            }
+        }
+        return try completeOriented(image, occluded: occluded, options: options, queuedSeconds: queuedSeconds)
+    }
+
+    /// The whole image as one, in the options' orientation or the one chosen for it.
+    func completeOriented(
+        _ image: Image, occluded: [Bool], options: CompletionOptions, queuedSeconds: Double
+    ) throws(CompletionError) -> CompletionResult {
         let supports = model.configuration.supportsOrientations
         let orientation: Orientation
         if let fixed = options.orientation {

@@ -31,6 +31,14 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
     /// the fewest visible sub-pixels after the first occluded one (``Completer/chooseOrientation(occluded:width:height:supportsOrientations:)``).
     /// A model without orientation support always scans upright.
     public var orientation: Orientation?
+    /// Context margin in pixels around each hole's bounding box: each hole (each
+    /// 4-connected occluded region, overlapping windows merged) is completed inside its
+    /// own window, so the cost follows the holes, not the image. nil completes the whole
+    /// image as one. The default is ``CompletionWindows/defaultMargin``.
+    public var windowMargin: Int?
+    /// Whether the per-pixel NLL map covers the whole completed image (one more pass
+    /// over every row) rather than only the windows.
+    public var fullImageNLLMap: Bool
 
     /// Largest accepted sample count.
     public static let maximumSamples = 1024
@@ -45,9 +53,12 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
     ///   - orientation: a fixed scan orientation, or nil to choose per image.
     public init(
         samples: Int = 1, seed: UInt64 = 0, temperature: Double = 1, threads: Int = 1, particlesPerIsland: Int = 8,
-        orientation: Orientation? = nil
+        orientation: Orientation? = nil, windowMargin: Int? = CompletionWindows.defaultMargin,
+        fullImageNLLMap: Bool = false
     ) {
         self.orientation = orientation
+        self.windowMargin = windowMargin
+        self.fullImageNLLMap = fullImageNLLMap
         self.samples = samples
         self.seed = seed
         self.temperature = temperature
@@ -67,6 +78,9 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
         guard threads >= 1, threads <= 256 else {
             throw .invalidOption(name: "threads", reason: "must be in 1...256, not \(threads)")
         }
+        if let windowMargin, windowMargin < 0 {
+            throw .invalidOption(name: "window_margin", reason: "must be ≥ 0 (or null for the whole image), not \(windowMargin)")
+        }
         guard particlesPerIsland >= 1 else {
             throw .invalidOption(name: "particles_per_island", reason: "must be ≥ 1, not \(particlesPerIsland)")
         }
@@ -76,6 +90,8 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
         case samples, seed, temperature, threads
         case particlesPerIsland = "particles_per_island"
         case orientation
+        case windowMargin = "window_margin"
+        case fullImageNLLMap = "full_image_nll_map"
     }
 
     /// Encodes the options as `NAME.json` takes them (`orientation` as its name, or `auto`).
@@ -87,6 +103,8 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
         try c.encode(threads, forKey: .threads)
         try c.encode(particlesPerIsland, forKey: .particlesPerIsland)
         try c.encode(orientation?.description ?? "auto", forKey: .orientation)
+        try c.encode(windowMargin, forKey: .windowMargin)
+        try c.encode(fullImageNLLMap, forKey: .fullImageNLLMap)
     }
 
     /// Decodes per-job options (`NAME.json`): every key is optional and defaults as in
@@ -109,6 +127,8 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
             }
             self.orientation = orientation
         }
+        if c.contains(.windowMargin) { windowMargin = try c.decode(Int?.self, forKey: .windowMargin) }
+        fullImageNLLMap = try c.decodeIfPresent(Bool.self, forKey: .fullImageNLLMap) ?? false
     }
 
     /// The particle counts of the islands: ⌈K / P⌉ islands, sizes as equal as possible

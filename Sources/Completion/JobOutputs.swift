@@ -1,5 +1,6 @@
 // The files of one finished job (DESIGN.md §1, "Job outputs").
 
+import Dispatch
 import Foundation
 import Imaging
 
@@ -23,24 +24,33 @@ import Darwin
 ///   - directory: The job's output folder.
 ///   - sync: `fsync` every file (and the folders) before returning, for a caller that
 ///     publishes the folder by renaming it.
+///   - threads: the PNG files are encoded on up to this many threads.
 /// - Throws: `CompletionError.outputFailed` naming the file.
-public func writeJobOutputs(_ result: CompletionResult, to directory: String, sync: Bool = false) throws(CompletionError) {
+public func writeJobOutputs(
+    _ result: CompletionResult, to directory: String, sync: Bool = false, threads: Int = 1
+) throws(CompletionError) {
     try makeDirectory(directory)
-    func png(_ image: Image, _ name: String) throws(CompletionError) {
-        let path = directory + "/" + name
-        do {
-            try image.writePNG(to: path, sync: sync)
-        } catch {
-            throw .outputFailed(path: path, reason: error.description)
-        }
-    }
-    try png(result.completed, "completed.png")
+    var files: [(name: String, image: @Sendable () -> Image)] = [("completed.png", { result.completed })]
     if result.report.sampling.samples > 1 && result.samples.count > 1 {
         try makeDirectory(directory + "/samples")
-        for (k, sample) in result.samples.enumerated() { try png(sample, "samples/sample-\(k + 1).png") }
-        if sync { try syncDirectory(directory + "/samples") }
+        for (k, sample) in result.samples.enumerated() { files.append(("samples/sample-\(k + 1).png", { sample })) }
     }
-    try png(previewImage(result), "preview.png")
+    files.append(("preview.png", { previewImage(result) }))
+    let failures = OutputFailures()
+    let list = files
+    let workers = max(1, min(threads, list.count))
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        for index in stride(from: worker, to: list.count, by: workers) {
+            let path = directory + "/" + list[index].name
+            do {
+                try list[index].image().writePNG(to: path, sync: sync)
+            } catch {
+                failures.record(index, .outputFailed(path: path, reason: "\(error)"))
+            }
+        }
+    }
+    if let failure = failures.first { throw failure }
+    if sync && result.samples.count > 1 && result.report.sampling.samples > 1 { try syncDirectory(directory + "/samples") }
     try writeFile(directory + "/report.json", bytes: [UInt8](result.report.jsonData()), sync: sync)
     if sync { try syncDirectory(directory) }
 }
@@ -49,7 +59,8 @@ public func writeJobOutputs(_ result: CompletionResult, to directory: String, sy
 /// - Parameter result: The completion.
 /// - Returns: An RGB picture.
 public func previewImage(_ result: CompletionResult) -> Image {
-    let w = result.input.width, h = result.input.height
+    let region = previewRegion(result)
+    let w = region.width, h = region.height
     let scale = max(1, min(4, 160 / max(w, h)))
     // At most eight completions (three for pictures over 128 pixels), the selected one first.
     let shown = max(w, h) > 128 ? 3 : 8
@@ -62,9 +73,41 @@ public func previewImage(_ result: CompletionResult) -> Image {
     } else {
         title += " (nothing to fill: likelihood only)"
     }
+    if region != WindowRect(x: 0, y: 0, width: result.input.width, height: result.input.height) {
+        title += "; shown: the windows, \(region) of \(result.input.width)×\(result.input.height)"
+    }
+    func crop(_ image: Image) -> Image {
+        Image(width: w, height: h, channels: image.channels,
+              pixels: Completer.crop(image.pixels, width: image.width, channels: image.channels, to: region),
+              alpha: image.alpha.map { Completer.crop($0, width: image.width, channels: 1, to: region) })
+    }
     return CompletionFigures.preview(
-        input: result.input, mask: result.occluded, completions: order.map { result.samples[$0] },
-        nll: result.pixelNLL.map { $0 / log(2.0) }, scale: scale, title: title, unit: "NLL, bits per pixel")
+        input: crop(result.input), mask: Completer.crop(result.occluded, width: result.input.width, channels: 1, to: region),
+        completions: order.map { crop(result.samples[$0]) },
+        nll: Completer.crop(result.pixelNLL, width: result.input.width, channels: 1, to: region).map { $0 / log(2.0) },
+        scale: scale, title: title, unit: "NLL, bits per pixel")
+}
+
+/// What the preview shows: the whole picture, or, for a windowed completion of a
+/// picture over 512 pixels on a side, the bounding box of its windows (at most 512 on a
+/// side, taken from the first window's corner), so that the holes are visible.
+func previewRegion(_ result: CompletionResult) -> WindowRect {
+    let w = result.input.width, h = result.input.height
+    let whole = WindowRect(x: 0, y: 0, width: w, height: h)
+    guard max(w, h) > 512, let windows = result.report.windows, var box = windows.first?.rect else { return whole }
+    for window in windows.dropFirst() { box = box.union(window.rect) }
+    box.width = min(box.width, 512)
+    box.height = min(box.height, 512)
+    return box
+}
+
+/// The failures of a parallel write; the one of the earliest file wins, so the error
+/// does not depend on scheduling.
+private final class OutputFailures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures: [Int: CompletionError] = [:]
+    func record(_ index: Int, _ error: CompletionError) { lock.withLock { failures[index] = error } }
+    var first: CompletionError? { lock.withLock { failures.keys.min().map { failures[$0]! } } }
 }
 
 // MARK: - File helpers

@@ -27,6 +27,11 @@ public struct CompletionReport: Codable, Sendable, Equatable {
     public var typicality: Typicality
     /// Wall-clock times.
     public var timings: Timings
+    /// What the likelihoods cover: `image` (the whole image as one) or `windows` (the
+    /// sum over the windows in ``windows``, each scored as a picture of its own).
+    public var likelihoodScope: String = "image"
+    /// The windows the holes were completed in (nil when the whole image was one).
+    public var windows: [WindowSummary]?
 
     /// The current schema version.
     public static let currentFormatVersion = 1

@@ -100,7 +100,7 @@ public struct CompletionJobProcessor: JobProcessor {
             throw SpoolError.badInput(error.description)
         }
         do {
-            try writeJobOutputs(result, to: outputDirectory.string)
+            try writeJobOutputs(result, to: outputDirectory.string, threads: options.threads)
         } catch {
             throw SpoolError.outputFailed(error.description)
         }

@@ -23,6 +23,10 @@ struct CompleteCommand: ParsableCommand {
     var temperature: Double = 1
     @Option(help: "Scan orientation: auto (the one that leaves the fewest visible pixels after the hole; needs a model with orientation support), or upright, vertical-flip, horizontal-flip, half-turn, transpose, transpose-vertical-flip, transpose-horizontal-flip, transpose-half-turn.")
     var orientation = "auto"
+    @Option(help: "Context margin in pixels around each hole; each hole is completed in its own window. \"image\" completes the whole image as one.")
+    var windowMargin = String(CompletionWindows.defaultMargin)
+    @Flag(help: "Compute the NLL map over the whole completed image, not only the windows.")
+    var fullNLLMap = false
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Output folder (created if missing).")
@@ -35,6 +39,9 @@ struct CompleteCommand: ParsableCommand {
         guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be a positive number") }
         guard orientation == "auto" || Orientation(name: orientation) != nil else {
             throw ValidationError("--orientation must be auto or one of " + Orientation.allCases.map(\.description).joined(separator: ", "))
+        }
+        guard windowMargin == "image" || (Int(windowMargin) ?? -1) >= 0 else {
+            throw ValidationError("--window-margin must be a number of pixels ≥ 0 or \"image\"")
         }
     }
 
@@ -53,12 +60,16 @@ struct CompleteCommand: ParsableCommand {
         let completer = Completer(model: model, identity: ModelIdentity(model: model, weightsSHA256: sha, name: name))
         let options = CompletionOptions(
             samples: samples, seed: seed, temperature: temperature, threads: compute.workers,
-            orientation: Orientation(name: orientation))
+            orientation: Orientation(name: orientation), windowMargin: Int(windowMargin), fullImageNLLMap: fullNLLMap)
         let result = try completer.complete(input, mask: occlusion, options: options)
-        try writeJobOutputs(result, to: out)
+        try writeJobOutputs(result, to: out, threads: compute.workers)
         let report = result.report
         print("model       \(name) (\(path), sha256 \(sha.prefix(12))…)")
         print("image       \(input.width)×\(input.height)×\(input.channels), \(report.image.occludedPixels) pixels occluded")
+        if let windows = report.windows {
+            print("windows     \(windows.count): " + windows.map { "\($0.rect) (\($0.orientation)\($0.exact ? ", exact" : ""))" }.joined(separator: ", ")
+                  + "; likelihoods cover the windows")
+        }
         print("orientation \(report.sampling.orientation)\(report.sampling.orientationChosen ? " (chosen)" : ""): "
               + "\(report.sampling.visibleSubPixelsAfterFirstOccluded) visible sub-pixels after the first occluded one")
         print(String(format: "log p(visible) ≈ %.2f nats%@, ESS %@, %d resampling steps",

@@ -98,6 +98,7 @@ int CImageCodecs_png_decode(const void *data, size_t size,
                             void *out, size_t out_size,
                             char *message, size_t message_capacity);
 
+/// Images over 1 MiB of samples use zlib level 1 (fast), smaller ones the default level.
 /// Encodes 8-bit interleaved samples (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA per pixel,
 /// rows without padding) as a non-interlaced PNG. Exists because the encoder's output
 /// size is unknown in advance: on success `*out` is a malloc'd buffer of `*out_size`

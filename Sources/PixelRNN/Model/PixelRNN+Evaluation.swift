@@ -36,7 +36,7 @@ extension PixelRNN {
             throw .shapeMismatch(
                 "expected \(count) × \(height) × \(width) × \(c) bytes, got \(pixels.count)")
         }
-        let engine = evaluationEngines.checkOut(model: self, workers: max(1, min(workers, count)))
+        let engine = evaluationEngines.checkOut(model: self, workers: max(1, min(workers, count)), images: count)
         defer { evaluationEngines.checkIn(engine) }
         return pixels.withUnsafeBufferPointer {
             engine.run(pixels: $0.baseAddress!, count: count, height: height, width: width,
@@ -72,11 +72,17 @@ final class EnginePool: @unchecked Sendable {
     /// Images per worker pass: small enough to stay cache-friendly.
     static let microBatch = 8
 
-    func checkOut(model: PixelRNN, workers: Int) -> Engine {
+    /// An engine for `images` images on `workers` threads: its workspaces hold at most
+    /// ``microBatch`` images each, and no more than one worker's share, so that scoring
+    /// one large image does not allocate room for eight.
+    func checkOut(model: PixelRNN, workers: Int, images: Int) -> Engine {
+        let perWorker = min(EnginePool.microBatch, max(1, (images + workers - 1) / workers))
         lock.lock()
         defer { lock.unlock() }
-        if let index = idle.firstIndex(where: { $0.workers == workers }) { return idle.remove(at: index) }
-        return Engine(model: model, workers: workers, microBatch: EnginePool.microBatch, forTraining: false)
+        if let index = idle.firstIndex(where: { $0.workers == workers && $0.microBatch == perWorker }) {
+            return idle.remove(at: index)
+        }
+        return Engine(model: model, workers: workers, microBatch: perWorker, forTraining: false)
     }
 
     func checkIn(_ engine: Engine) {

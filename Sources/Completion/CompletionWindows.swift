@@ -1,0 +1,111 @@
+// Windows: a hole is completed inside its bounding box plus a context margin, so that
+// the cost follows the hole, not the image.
+
+/// A rectangle of pixels: columns `x ..< x + width`, rows `y ..< y + height`.
+public struct WindowRect: Sendable, Equatable, Codable, CustomStringConvertible {
+    public var x: Int
+    public var y: Int
+    public var width: Int
+    public var height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
+
+    public var maxX: Int { x + width }
+    public var maxY: Int { y + height }
+    public var area: Int { width * height }
+
+    /// Whether the two rectangles share a pixel.
+    public func intersects(_ other: WindowRect) -> Bool {
+        x < other.maxX && other.x < maxX && y < other.maxY && other.y < maxY
+    }
+
+    /// The smallest rectangle holding both.
+    public func union(_ other: WindowRect) -> WindowRect {
+        let x0 = min(x, other.x), y0 = min(y, other.y)
+        return WindowRect(x: x0, y: y0, width: max(maxX, other.maxX) - x0, height: max(maxY, other.maxY) - y0)
+    }
+
+    /// Grown by `margin` on all four sides, clipped to a `width × height` image.
+    func expanded(by margin: Int, within width: Int, _ height: Int) -> WindowRect {
+        let x0 = max(0, x - margin), y0 = max(0, y - margin)
+        return WindowRect(x: x0, y: y0, width: min(width, maxX + margin) - x0, height: min(height, maxY + margin) - y0)
+    }
+
+    public var description: String { "\(width)×\(height)+\(x)+\(y)" }
+}
+
+/// Where the windows of an image go.
+public enum CompletionWindows {
+    /// The default context margin, in pixels, on each side of a hole's bounding box.
+    ///
+    /// 32 pixels is where the measured difference between the window and the whole
+    /// image in the log-likelihood of the filled pixels levels off (docs/windows.md):
+    /// beyond it, pixels are too far away to change the model's conditionals much (and a
+    /// 28×28 picture is always one window covering it all).
+    public static let defaultMargin = 32
+
+    /// The windows for a mask: each 4-connected occluded region's bounding box grown by
+    /// `margin` (clipped to the image); windows that overlap are merged until none do.
+    /// In raster order of their top-left corners.
+    /// - Parameters:
+    ///   - occluded: `width × height` flags, `true` = occluded.
+    public static func plan(occluded: [Bool], width: Int, height: Int, margin: Int) -> [WindowRect] {
+        var seen = [Bool](repeating: false, count: occluded.count)
+        var windows: [WindowRect] = []
+        var stack: [Int] = []
+        for start in occluded.indices where occluded[start] && !seen[start] {
+            var x0 = start % width, x1 = x0, y0 = start / width, y1 = y0
+            seen[start] = true
+            stack.append(start)
+            while let p = stack.popLast() {
+                let x = p % width, y = p / width
+                x0 = min(x0, x); x1 = max(x1, x); y0 = min(y0, y); y1 = max(y1, y)
+                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                where nx >= 0 && ny >= 0 && nx < width && ny < height {
+                    let q = ny * width + nx
+                    if occluded[q] && !seen[q] { seen[q] = true; stack.append(q) }
+                }
+            }
+            windows.append(WindowRect(x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1)
+                .expanded(by: margin, within: width, height))
+        }
+        // Merge overlapping windows until none overlap.
+        var merged = true
+        while merged {
+            merged = false
+            outer: for i in windows.indices {
+                for j in (i + 1)..<windows.count where windows[i].intersects(windows[j]) {
+                    windows[i] = windows[i].union(windows[j])
+                    windows.remove(at: j)
+                    merged = true
+                    break outer
+                }
+            }
+        }
+        return windows.sorted { ($0.y, $0.x) < ($1.y, $1.x) }
+    }
+}
+
+/// What a report's likelihoods cover.
+public struct WindowSummary: Codable, Sendable, Equatable {
+    /// The window in the image.
+    public var rect: WindowRect
+    /// Occluded pixels inside it.
+    public var occludedPixels: Int
+    /// The scan orientation used in it.
+    public var orientation: String
+    /// Visible sub-pixels after the first occluded one in that scan.
+    public var visibleSubPixelsAfterFirstOccluded: Int
+    /// log p̂(visible pixels of the window), nats, and whether it is exact.
+    public var logPVisibleNats: Double
+    public var exact: Bool
+    /// Final effective sample size of its particles (nil when exact).
+    public var effectiveSampleSize: Double?
+    /// Resampling steps in it.
+    public var resamplingSteps: Int
+}
