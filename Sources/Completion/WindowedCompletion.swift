@@ -140,7 +140,7 @@ extension Completer {
     }
 
     /// The samples of `rect` from an interleaved `width`-wide image.
-    static func crop<T>(_ samples: [T], width: Int, channels: Int, to rect: WindowRect) -> [T] {
+    public static func crop<T>(_ samples: [T], width: Int, channels: Int, to rect: WindowRect) -> [T] {
         var out: [T] = []
         out.reserveCapacity(rect.area * channels)
         for y in rect.y..<rect.maxY {
