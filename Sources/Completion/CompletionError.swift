@@ -15,6 +15,8 @@ public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible
     case unsupportedModel(String)
     /// Writing an output file failed.
     case outputFailed(path: String, reason: String)
+    /// A job named a model that is not loaded.
+    case unknownModel(name: String, available: [String])
 
     public var description: String {
         switch self {
@@ -30,6 +32,8 @@ public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible
             "the model cannot complete images: \(why)"
         case let .outputFailed(path, reason):
             "cannot write \(path): \(reason)"
+        case let .unknownModel(name, available):
+            "no model named '\(name)' is loaded (available: \(available.joined(separator: ", ")))"
         }
     }
 

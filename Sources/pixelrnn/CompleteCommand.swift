@@ -47,9 +47,6 @@ struct CompleteCommand: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(1)
-        let (model, path) = try modelOption.load()
-        let sha = try SafetensorsFile.sha256(ofFileAt: path)
-        let name = model.metadata["name"] ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let input = try Image.decode(contentsOf: image)
         let occlusion: Mask
         if let mask {
@@ -57,7 +54,11 @@ struct CompleteCommand: ParsableCommand {
         } else {
             occlusion = try Mask(alphaOf: input)
         }
-        let completer = Completer(model: model, identity: ModelIdentity(model: model, weightsSHA256: sha, name: name))
+        // --model names a file; without it the embedded models, chosen by the image's channels.
+        let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
+            ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
+        let completer = loaded.completer
+        let (name, path, sha) = (loaded.name, loaded.path, loaded.sha256)
         let options = CompletionOptions(
             samples: samples, seed: seed, temperature: temperature, threads: compute.workers,
             orientation: Orientation(name: orientation), windowMargin: Int(windowMargin), fullImageNLLMap: fullNLLMap)

@@ -26,12 +26,12 @@ struct GalleryCommand: ParsableCommand {
 
     func run() throws {
         BLAS.setThreads(1)
-        let (model, path) = try modelOption.load()
+        let loaded = try LoadedModel.load(path: modelOption.model ?? DefaultModel.path())
+        let model = loaded.model
         guard model.configuration.channels == 1 else { throw ValidationError("the gallery uses Fashion-MNIST: a gray model is needed") }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let test = try FashionMNIST.load(.test)
-        let sha = try SafetensorsFile.sha256(ofFileAt: path)
-        let completer = Completer(model: model, identity: ModelIdentity(model: model, weightsSHA256: sha))
+        let completer = loaded.completer
         let size = 28
         let occlusions: [(String, [Bool])] = [
             ("bottom half", (0..<(size * size)).map { $0 / size >= size / 2 }),

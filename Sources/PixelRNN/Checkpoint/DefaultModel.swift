@@ -10,10 +10,19 @@ public enum DefaultModel {
     /// The file name of the default model.
     public static let fileName = "default.safetensors"
 
+    /// The file name of the embedded colour model (shipped beside the gray default).
+    public static let colourFileName = "colour.safetensors"
+
     /// Every place searched, in order.
-    public static var candidates: [String] {
+    public static var candidates: [String] { candidates(for: fileName) }
+
+    /// Every place searched for an embedded model file, in order
+    /// (`$PIXELRNND_DEFAULT_MODEL` only for the default one).
+    public static func candidates(for fileName: String) -> [String] {
         var list: [String] = []
-        if let env = ProcessInfo.processInfo.environment["PIXELRNND_DEFAULT_MODEL"], !env.isEmpty { list.append(env) }
+        if fileName == Self.fileName, let env = ProcessInfo.processInfo.environment["PIXELRNND_DEFAULT_MODEL"], !env.isEmpty {
+            list.append(env)
+        }
         let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
             .deletingLastPathComponent()
         list.append(exe.appendingPathComponent("../share/pixelrnnd/\(fileName)").standardized.path)
@@ -23,6 +32,11 @@ public enum DefaultModel {
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         list.append(checkout.appendingPathComponent("models/\(fileName)").path)
         return list
+    }
+
+    /// The embedded colour model's file, if one is installed or in the checkout.
+    public static func colourPath() -> String? {
+        candidates(for: colourFileName).first { FileManager.default.fileExists(atPath: $0) }
     }
 
     /// The first existing candidate.

@@ -25,6 +25,22 @@ extension PixelRNN {
         try self.init(file: file, path: path)
     }
 
+    /// Loads a model file and hashes it, reading the file once: the SHA-256 is of the
+    /// very bytes the model was built from.
+    /// - Returns: the model and the file's SHA-256 as 64 lower-case hexadecimal digits.
+    /// - Throws: as ``init(contentsOf:)``.
+    public static func loadWithDigest(contentsOf path: String) throws(ModelError) -> (model: PixelRNN, sha256: String) {
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readAll(path) } catch let error as SystemCallError {
+            throw .file(.io(path: path, call: error.call, errno: error.errno))
+        } catch {
+            throw .file(.io(path: path, call: "read", errno: EIO))
+        }
+        let file: SafetensorsFile
+        do { file = try SafetensorsFile(bytes: bytes, path: path) } catch { throw .file(error) }
+        return (try PixelRNN(file: file, path: path), SHA256.hex(SHA256.hash(bytes)))
+    }
+
     /// Builds a model from a parsed container (`path` is used in messages only).
     convenience init(file: SafetensorsFile, path: String) throws(ModelError) {
         let meta = file.metadata
