@@ -27,6 +27,8 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]
         ),
+        /// The CPU's clock, measured with a chain of dependent adds (for the benchmark's peak).
+        .target(name: "CMachine"),
         /// OpenBLAS's CBLAS interface (Debian libopenblas-dev).
         .systemLibrary(
             name: "CBLAS",
@@ -52,7 +54,7 @@ let package = Package(
         /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
         .target(
             name: "PixelRNN",
-            dependencies: ["CBLAS", "CZlib", "Imaging"],
+            dependencies: ["CBLAS", "CMachine", "CZlib", "Imaging"],
             swiftSettings: numericSettings
         ),
         /// Masked conditional sampling with particles, the evidence, the likelihood report and job outputs.

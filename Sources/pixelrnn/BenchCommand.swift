@@ -16,7 +16,7 @@ struct BenchCommand: ParsableCommand {
     var workers = "1,2"
     @Flag(help: "Skip the completion timings.")
     var skipCompletion = false
-    @Option(help: "Peak float32 GFLOP/s of this machine (default: cores × 32 FLOP/cycle × clock).")
+    @Option(help: "Peak float32 GFLOP/s of this machine (default: cores × FLOP/cycle of the CPU × the clock measured under load).")
     var peak: Double?
     @Option(help: "Architecture: row, diagonal, pixelcnn, or all (each at the BENCH-ROW size: 28×28×1, 7 blocks, h = 32).")
     var arch = "row"
@@ -28,21 +28,76 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        let reference = measureMachine()
         BLAS.setThreads(1)
         let architectures = arch == "all" ? Architecture.allCases : [Architecture(rawValue: arch)!]
         for (i, architecture) in architectures.enumerated() {
             if i > 0 { print("") }
-            try bench(architecture)
+            try bench(architecture, reference: reference)
         }
     }
 
-    func bench(_ architecture: Architecture) throws {
+    /// The machine, its measured clock and peak, and the BLAS's own best on our shapes
+    /// and on a large square; printed as a preamble.
+    func measureMachine() -> (peak: Double, sgemmOurShapes: Double) {
+        let machine = Machine.current()
+        let (flops, reason) = machine.floatOpsPerCycle
+        let clock = Machine.measureLoadedClockGHz()
+        let machinePeak = peak ?? Double(machine.cores) * Double(flops) * clock
+        print("CPU:  \(machine.modelName) (\(machine.vendor), family \(machine.family), model \(machine.model)), \(machine.cores) cores")
+        print(String(format: "peak: %.0f GFLOP/s = %d cores × %d FLOP/cycle (%@) × %.2f GHz (measured on all cores with dependent adds)%@",
+                     machinePeak, machine.cores, flops, reason, clock, peak == nil ? "" : "; overridden by --peak"))
+        print("BLAS: \(BLAS.configuration); kernels: \(BLAS.coreName)")
+        let environment = ProcessInfo.processInfo.environment
+        if let forced = environment["OPENBLAS_CORETYPE"], !forced.isEmpty {
+            print("warning: OPENBLAS_CORETYPE=\(forced) forces OpenBLAS's \(forced) kernels instead of its own choice for this CPU"
+                  + (machine.hasAVX512 ? " (which uses AVX-512 here)" : "") + "; unset it (and OPENBLAS_L2_SIZE) to measure what a user gets")
+        }
+        BLAS.setThreads(machine.cores)
+        var ours = 0.0
+        print("")
+        print("| sgemm, \(machine.cores) BLAS threads | GFLOP/s | % of peak |")
+        print("| --- | ---: | ---: |")
+        for (m, n, k) in [(4096, 128, 64), (4096, 128, 96), (2048, 2048, 2048)] {
+            let rate = sgemmRate(m: m, n: n, k: k)
+            if m == 4096 { ours = max(ours, rate) }
+            print(String(format: "| %d × %d × %d | %.0f | %.0f%% |", m, n, k, rate, 100 * rate / machinePeak))
+        }
+        print("")
+        return (machinePeak, ours)
+    }
+
+    /// GFLOP/s of `C = A·B` (row-major, m×k times k×n) over about a second.
+    func sgemmRate(m: Int, n: Int, k: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        let flops = 2 * Double(m) * Double(n) * Double(k)
+        func once() {
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        BLAS.gemm(m: m, n: n, k: k, a.baseAddress!, lda: k, b.baseAddress!, ldb: n, c.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+        once()
+        let start = Date()
+        var calls = 0
+        while Date().timeIntervalSince(start) < min(1.0, seconds) {
+            once()
+            calls += 1
+        }
+        return flops * Double(calls) / Date().timeIntervalSince(start) / 1e9
+    }
+
+    func bench(_ architecture: Architecture, reference: (peak: Double, sgemmOurShapes: Double)) throws {
         var configuration = ModelConfiguration.benchRow
         configuration.architecture = architecture
         let model = try PixelRNN(configuration: configuration, seed: 1)
         let height = 28, width = 28
         let macs = Double(model.multiplyAccumulates(height: height, width: width))
-        let machinePeak = peak ?? MachinePeak.estimate()
+        let machinePeak = reference.peak
         let name = architecture == .rowLSTM ? "BENCH-ROW" : "BENCH-ROW size"
         print("\(name): \(architecture), 28×28×1, 7 blocks, h = 32, output 64→64→256, float32")
         print("multiply-accumulates per pixel (live connections):")
@@ -53,10 +108,9 @@ struct BenchCommand: ParsableCommand {
         }
         print(String(format: "forward pass: %.1f million MACs per image (%.3f GFLOP); training counted as 3× forward",
                      macs / 1e6, 2 * macs / 1e9))
-        print(String(format: "peak: %.0f GFLOP/s (%@)", machinePeak, MachinePeak.describe()))
         print("")
-        print("| workload | workers | images/s | GFLOP/s | % of peak |")
-        print("| --- | ---: | ---: | ---: | ---: |")
+        print(String(format: "| workload | workers | images/s | GFLOP/s | %% of peak | %% of sgemm on our shapes (%.0f) |", reference.sgemmOurShapes))
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
         var random = RandomSource(seed: 5)
         let data = (0..<(64 * height * width)).map { _ in UInt8(random.nextInt(below: 256)) }
         for w in workers.split(separator: ",").compactMap({ Int($0) }) {
@@ -66,11 +120,11 @@ struct BenchCommand: ParsableCommand {
                     _ = trainer.trainStep(pixels: p.baseAddress!, count: 16, height: height, width: width)
                 }
             }
-            row("training, batch 16", w, trainRate, flopsPerImage: 6 * macs, peak: machinePeak)
+            row("training, batch 16", w, trainRate, flopsPerImage: 6 * macs, peak: machinePeak, sgemm: reference.sgemmOurShapes)
             let evalRate = measure(seconds: seconds, imagesPerCall: 64) {
                 _ = try? model.negativeLogLikelihoods(of: data, count: 64, height: height, width: width, workers: w)
             }
-            row("evaluation, batch 64", w, evalRate, flopsPerImage: 2 * macs, peak: machinePeak)
+            row("evaluation, batch 64", w, evalRate, flopsPerImage: 2 * macs, peak: machinePeak, sgemm: reference.sgemmOurShapes)
         }
         guard !skipCompletion else { return }
         print("")
@@ -89,9 +143,10 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "naive / incremental (K = 1, one thread): %.0f×", naive / incremental1))
     }
 
-    func row(_ name: String, _ workers: Int, _ rate: Double, flopsPerImage: Double, peak: Double) {
+    func row(_ name: String, _ workers: Int, _ rate: Double, flopsPerImage: Double, peak: Double, sgemm: Double) {
         let gflops = rate * flopsPerImage / 1e9
-        print(String(format: "| %@ | %d | %.1f | %.1f | %.1f%% |", name, workers, rate, gflops, 100 * gflops / peak))
+        print(String(format: "| %@ | %d | %.1f | %.1f | %.1f%% | %.1f%% |", name, workers, rate, gflops, 100 * gflops / peak,
+                     100 * gflops / sgemm))
     }
 
     /// Images per second of `body` (after one warm-up call).
@@ -104,26 +159,5 @@ struct BenchCommand: ParsableCommand {
             calls += 1
         }
         return Double(calls * imagesPerCall) / Date().timeIntervalSince(start)
-    }
-}
-
-/// The machine's peak float32 rate: cores × 32 FLOP/cycle (two 256-bit FMA units) × clock.
-enum MachinePeak {
-    static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
-
-    static var clockGHz: Double {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return 2.45 }
-        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
-            if let v = line.split(separator: ":").last.flatMap({ Double($0.trimmingCharacters(in: .whitespaces)) }) {
-                return v / 1000
-            }
-        }
-        return 2.45
-    }
-
-    static func estimate() -> Double { Double(cores) * 32 * clockGHz }
-
-    static func describe() -> String {
-        String(format: "%d cores × 32 FLOP/cycle × %.2f GHz", cores, clockGHz)
     }
 }

@@ -16,7 +16,7 @@ public enum BLAS {
     ///   - transA: use `Aᵀ` (A stored `k × m`) instead of A (stored `m × k`).
     ///   - transB: use `Bᵀ` (B stored `n × k`) instead of B (stored `k × n`).
     @inline(__always)
-    static func gemm(
+    public static func gemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
         alpha: Float = 1,
@@ -48,5 +48,11 @@ public enum BLAS {
     /// A description of the BLAS build (`openblas_get_config`).
     public static var configuration: String {
         String(cString: openblas_get_config())
+    }
+
+    /// The kernel family OpenBLAS chose for this CPU (`openblas_get_corename`), such as
+    /// `Haswell` or `Cooperlake`; `OPENBLAS_CORETYPE` in the environment overrides its choice.
+    public static var coreName: String {
+        String(cString: openblas_get_corename())
     }
 }
