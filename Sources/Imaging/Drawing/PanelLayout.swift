@@ -131,8 +131,9 @@ public struct PanelLayout: Sendable {
     /// `text` wrapped into as few lines as at `width`, but of similar lengths.
     private func balancedWrap(_ text: String, width: Int, font: Font) -> String {
         let lines = wrap(text, width: width, font: font)
+        let paragraphs = text.split(separator: "\n", omittingEmptySubsequences: false).count
         let widest = size(text, font).width
-        guard lines.count > 1, widest > 0 else { return lines.joined(separator: "\n") }
+        guard lines.count > paragraphs, widest > 0 else { return lines.joined(separator: "\n") }
         var narrower = widest / lines.count
         while narrower < width, wrap(text, width: narrower, font: font).count > lines.count {
             narrower += max(1, Int(font.size))
