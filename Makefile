@@ -4,7 +4,7 @@
 SWIFT       ?= swift
 SPOOL       ?= ./spool
 DEB_PACKAGES = libpng-dev libjpeg-dev zlib1g-dev libopenblas-dev libinotifytools0-dev \
-               dataset-fashion-mnist pkg-config
+               libcairo2-dev fonts-dejavu-core dataset-fashion-mnist pkg-config
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE     := -c release
 TESTFLAGS   := -c release -Xswiftc -enable-testing

@@ -41,6 +41,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        /// cairo and its FreeType font backend (Debian libcairo2-dev), for figures.
+        .systemLibrary(
+            name: "CCairo",
+            pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]
+        ),
         /// libinotifytools (Debian libinotifytools0-dev); it ships no pkg-config file.
         .systemLibrary(
             name: "CInotify",
@@ -49,8 +55,8 @@ let package = Package(
 
         // MARK: - Libraries, bottom to top
 
-        /// Images and masks: decoding, encoding, limits, drawing.
-        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        /// Images and masks: decoding, encoding, limits, drawing (figures through cairo).
+        .target(name: "Imaging", dependencies: ["CImageCodecs", "CCairo"]),
         /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
         .target(
             name: "PixelRNN",

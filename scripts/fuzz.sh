@@ -34,9 +34,10 @@ build_target() {
         -I "$BIN/Modules" -I "$BIN" \
         -Xcc -fmodule-map-file="$BIN/CImageCodecs.build/module.modulemap" \
         -Xcc -fmodule-map-file="$SCRATCH/checkouts/swift-system/Sources/CSystem/include/module.modulemap" \
-        -I Sources/CBLAS -I Sources/CZlib -I Sources/CInotify \
+        -I Sources/CBLAS -I Sources/CZlib -I Sources/CInotify -I Sources/CCairo \
+        $(pkg-config --cflags-only-I cairo | sed 's/-I/-Xcc -I/g') \
         "Fuzz/Targets/$name.swift" "${objects[@]}" \
-        -lpng16 -ljpeg -lz -lopenblas -linotifytools \
+        -lpng16 -ljpeg -lz -lopenblas -linotifytools -lcairo -lfreetype \
         -o "$SCRATCH/fuzz-$name" 2>&1 | { grep -v "Cannot export local symbol '__asan" || true; }
     [ "${PIPESTATUS[0]}" -eq 0 ]
 }

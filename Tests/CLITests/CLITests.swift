@@ -54,6 +54,8 @@ struct CLITests {
         for file in ["checkpoint.safetensors", "model.safetensors", "loss.csv", "loss.png"] {
             #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file)")
         }
+        let plot = try Image.decode(contentsOf: run.appendingPathComponent("loss.png").path)
+        #expect(plot.width == 900 && plot.height == 520 && plot.channels == 3)
         // Resume to the end of the schedule.
         let second = try Self.run(["train", "--steps", "40", "--learning-rate", "0.01", "--warmup", "5", "--resume"] + common, in: dir.url)
         #expect(second.status == 0, "\(second.err)")
@@ -86,6 +88,9 @@ struct CLITests {
         for file in ["completed.png", "preview.png", "report.json", "samples"] {
             #expect(FileManager.default.fileExists(atPath: result.appendingPathComponent(file).path), "\(file)")
         }
+        // Input, three completions and the heat map, 4× enlarged, side by side.
+        let preview = try Image.decode(contentsOf: result.appendingPathComponent("preview.png").path)
+        #expect(preview.width > 5 * 4 * input.width && preview.height > 4 * input.height && preview.channels == 3)
     }
 
     @Test func badArgumentsAndFilesGiveClearErrors() throws {

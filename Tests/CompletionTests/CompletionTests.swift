@@ -423,7 +423,9 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
             }
         }
         let preview = try Image.decode(contentsOf: out + "/preview.png")
-        #expect(preview.width > 3 * 9 * 4 && preview.channels == 3)
+        // Input, the completions and the heat map, 4× enlarged, side by side, with captions.
+        #expect(preview.width > (2 + samples) * 9 * 4 && preview.height > 7 * 4 + 12)
+        #expect(preview.channels == 3 && preview.alpha == nil)
         let data = try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))
         #expect(try CompletionReport.decoder.decode(CompletionReport.self, from: data) == result.report)
     }

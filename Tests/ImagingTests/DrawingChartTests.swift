@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Imaging
 
@@ -35,6 +36,42 @@ import Testing
             #expect(count(image, LineChart.palette[1]) > 20)
         }
         writePreview(image, named: "chart-\(size.0)x\(size.1)")
+    }
+
+    /// The training loss plot's chart (`pixelrnn train` writes it as loss.png): three series,
+    /// a fixed vertical range, title, axis captions and legend.
+    @Test func lossPlotRenders() {
+        let steps = (1...3000).map(Double.init)
+        let loss = steps.map { 2.8 + 1.5 / (1 + $0 / 400) + 0.2 * sin($0 * 1.7) }
+        var chart = LineChart(
+            title: "Training loss", xLabel: "step", yLabel: "bits/dim",
+            series: [
+                .init(name: "training (every 10th step)", x: steps, y: loss, color: RGB(gray: 190)),
+                .init(
+                    name: "training, moving average", x: steps, y: steps.map { 2.8 + 1.5 / (1 + $0 / 400) },
+                    color: .blue),
+                .init(
+                    name: "validation", x: [1000, 2000, 3000], y: [3.3, 3.1, 3.0], color: .orange,
+                    style: .lineAndMarkers),
+            ])
+        chart.yRange = 2.75...4.3
+        let image = chart.render(width: 900, height: 520)
+        #expect(image.width == 900 && image.height == 520)
+        #expect(count(image, RGB(gray: 190)) > 1000)
+        #expect(count(image, .blue) > 300)
+        #expect(count(image, .orange) > 30)
+        // Text: the title's ink in the top band, legend entries at the top right.
+        func dark(_ area: PixelRect) -> Int {
+            var n = 0
+            for y in area.y..<area.maxY {
+                for x in area.x..<area.maxX where image[y, x, 0] < 100 && image[y, x, 0] == image[y, x, 2] { n += 1 }
+            }
+            return n
+        }
+        #expect(dark(PixelRect(x: 350, y: 0, width: 200, height: 40)) > 100)
+        #expect(dark(PixelRect(x: 600, y: 40, width: 300, height: 80)) > 300)
+        #expect(dark(PixelRect(x: 0, y: 40, width: 900, height: 480)) > 1000)  // tick labels and captions
+        writePreview(image, named: "loss")
     }
 
     @Test func degenerateDataRendersWithoutCrashing() {
@@ -76,8 +113,9 @@ import Testing
         #expect(values.map { Ticks.label($0, step: step) } == ["0.2", "0.4", "0.6", "0.8"])
         let big = Ticks.linear(0, 100_000, target: 5)
         #expect(big.values.map { Ticks.label($0, step: big.step) } == ["0", "20k", "40k", "60k", "80k", "100k"])
-        #expect(Ticks.linear(-1, 1, target: 4).values.map { Ticks.label($0, step: 0.5) }
-            == ["-1.0", "-0.5", "0.0", "0.5", "1.0"].map { $0 == "0.0" ? "0" : $0 })
+        #expect(
+            Ticks.linear(-1, 1, target: 4).values.map { Ticks.label($0, step: 0.5) }
+                == ["-1.0", "-0.5", "0.0", "0.5", "1.0"].map { $0 == "0.0" ? "0" : $0 })
         #expect(Ticks.logarithmic(1, 100_000, target: 6) == [1, 10, 100, 1000, 10000, 100_000])
         #expect(Ticks.label(2.5e-5, step: 5e-6) == "2.5e-5")
         #expect(Ticks.label(5000, step: 5000, largest: 20000) == "5k")  // same suffix as 20k

@@ -2,79 +2,91 @@ import Testing
 @testable import Imaging
 
 @Suite struct DrawingTextTests {
-    @Test(arguments: [1, 2, 3])
-    func textWidthCountsAdvanceWithoutTrailingGap(scale: Int) {
-        #expect(BitmapFont.textWidth("", scale: scale) == 0)
-        #expect(BitmapFont.textWidth("A", scale: scale) == 5 * scale)
-        #expect(BitmapFont.textWidth("Hello", scale: scale) == (5 * 6 - 1) * scale)
-        #expect(BitmapFont.textWidth("ab\nlonger", scale: scale) == (6 * 6 - 1) * scale)
-        #expect(BitmapFont.textHeight("x", scale: scale) == 8 * scale)
-        #expect(BitmapFont.textHeight("x\ny", scale: scale) == 18 * scale)
+    /// The font is a declared dependency (fonts-dejavu-core); without it figures lose their text.
+    @Test func theFigureFontIsInstalled() {
+        #expect(Font.isAvailable, "install fonts-dejavu-core: \(Font.regularFiles[0])")
+        #expect(FontFaces.shared.bold != nil)
+    }
+
+    @Test func measuresGrowWithTextAndSize() {
+        let font = Font(size: 12)
+        #expect(font.measure("") == TextSize(width: 0, height: 0))
+        let short = font.measure("Loss"), long = font.measure("Loss 3.14 bits/dim")
+        #expect(short.width > 10 && long.width > short.width)
+        #expect(short.height == font.lineHeight && font.lineHeight > 12 && font.lineHeight < 18)
+        #expect(font.measure("a\nb\nc").height == 3 * font.lineHeight)
+        #expect(font.measure("ab\nlonger line").width == font.measure("longer line").width)
+        #expect(Font(size: 24).measure("Loss").width > 1.8 * short.width)
+        #expect(Font(size: 12, weight: .bold).measure("Loss").width > short.width)
     }
 
     @Test(arguments: [TextAlignment.left, .center, .right])
-    func textInksOnlyInsideItsBox(alignment: TextAlignment) {
-        var canvas = Canvas(width: 120, height: 40, background: .white)
-        let box = canvas.drawText("Loss 3.14", x: 60, y: 10, color: .black, scale: 2, alignment: alignment)
-        #expect(box.width == BitmapFont.textWidth("Loss 3.14", scale: 2))
-        #expect(box.height == 16)
+    func textInksInsideItsBoxAndIsAntialiased(alignment: TextAlignment) {
+        let figure = Figure(width: 200, height: 50)
+        let font = Font(size: 16)
+        let box = figure.text("Loss 3.14 gy", x: 100, y: 10, font: font, color: .black, alignment: alignment)
+        let width = Int(font.measure("Loss 3.14 gy").width.rounded(.up))
+        #expect(abs(box.width - width) <= 1 && box.y == 10)
         switch alignment {
-        case .left: #expect(box.x == 60)
-        case .center: #expect(box.x == 60 - box.width / 2)
-        case .right: #expect(box.maxX == 60)
+        case .left: #expect(box.x == 100)
+        case .center: #expect(abs(box.x + box.width / 2 - 100) <= 1)
+        case .right: #expect(abs(box.maxX - 100) <= 1)
         }
-        var inked = 0
-        for y in 0..<canvas.height {
-            for x in 0..<canvas.width where canvas.color(x: x, y: y) != .white {
-                #expect(box.contains(x: x, y: y))
-                inked += 1
-            }
-        }
-        #expect(inked > 50)
+        let image = figure.image
+        let ink = DrawingFigureTests.changed(image)
+        #expect(ink.count > 100)
+        for p in ink { #expect(box.insetBy(dx: -1, dy: -1).contains(x: p[0], y: p[1]), "ink at \(p) outside \(box)") }
+        let levels = Set(ink.map { DrawingFigureTests.color(image, $0[0], $0[1]).r })
+        #expect(levels.contains(0) && levels.count > 5, "solid strokes with antialiased edges")
     }
 
-    @Test func everyPrintableGlyphIsDistinctAndOnlySpaceIsBlank() {
-        var seen = Set<UInt64>()
-        for code in 32...126 {
-            let glyph = BitmapFont.glyph(for: Character(Unicode.Scalar(UInt8(code))))
-            #expect((glyph == 0) == (code == 32), "glyph \(code)")
-            #expect(!seen.contains(glyph), "glyph \(code) duplicates another")
-            seen.insert(glyph)
-            // Five columns only.
-            for row in 0..<8 { #expect((glyph >> UInt64(row * 8)) & 0xE0 == 0) }
-        }
-        #expect(BitmapFont.glyph(for: "é") == BitmapFont.glyph(for: "?"))
+    @Test func textColourAndAnchors() {
+        let figure = Figure(width: 120, height: 60)
+        let font = Font(size: 20)
+        let top = figure.text("H", x: 10, y: 10, font: font, color: .blue)
+        let baseline = figure.text("H", x: 50, y: 40, font: font, color: .blue, anchor: .baseline)
+        let middle = figure.text("H", x: 90, y: 30, font: font, color: .blue, anchor: .middle)
+        let image = figure.image
+        let ink = DrawingFigureTests.changed(image)
+        #expect(ink.contains { DrawingFigureTests.color(image, $0[0], $0[1]) == .blue })
+        // The capital sits on the baseline: ink ends at row 39 and starts a cap height above.
+        let column = ink.filter { $0[0] >= 50 && $0[0] < 70 }.map { $0[1] }
+        #expect(column.max() == 39)
+        #expect(top.y == 10 && baseline.y < 40 && baseline.maxY > 40)
+        // Centred on the capitals: as much H above row 30 as below.
+        let middleRows = ink.filter { $0[0] >= 90 }.map { $0[1] }
+        #expect(abs((middleRows.min()! + middleRows.max()! + 1) - 60) <= 2)
+        #expect(middle.y < 30)
     }
 
     @Test func upwardTextFitsItsRotatedBox() {
-        var canvas = Canvas(width: 40, height: 100)
-        let box = canvas.drawText("bits/dim", x: 10, y: 50, color: .black, alignment: .center, orientation: .upward)
-        #expect(box.width == 8 && box.height == BitmapFont.textWidth("bits/dim"))
-        var inked = 0
-        for y in 0..<canvas.height {
-            for x in 0..<canvas.width where canvas.color(x: x, y: y) != .white {
-                #expect(box.contains(x: x, y: y))
-                inked += 1
-            }
-        }
-        #expect(inked > 20)
+        let figure = Figure(width: 40, height: 120)
+        let font = Font(size: 12)
+        let box = figure.text(
+            "bits/dim", x: 10, y: 60, font: font, color: .black, alignment: .center, orientation: .upward)
+        #expect(box.height > box.width && box.x == 10)
+        #expect(abs(box.height - Int(font.measure("bits/dim").width.rounded())) <= 2)
+        let ink = DrawingFigureTests.changed(figure.image)
+        #expect(ink.count > 40)
+        for p in ink { #expect(box.insetBy(dx: -1, dy: -1).contains(x: p[0], y: p[1]), "ink at \(p) outside \(box)") }
     }
 
-    @Test func fontSheetForInspection() {
-        var canvas = Canvas(width: 16 * 6 * 3 + 12, height: 6 * 10 * 3 + 12 + 60)
-        var line = ""
-        var y = 6
-        for code in 32...126 {
-            line.append(Character(Unicode.Scalar(UInt8(code))))
-            if line.count == 16 || code == 126 {
-                canvas.drawText(line, x: 6, y: y, color: .black, scale: 3)
-                y += 30
-                line = ""
-            }
-        }
-        canvas.drawText("The quick brown fox jumps over the lazy dog; loss 2.94 bits/dim @ step 12k",
-                        x: 6, y: y + 4, color: .darkGray, scale: 1)
-        canvas.drawText("NLL per pixel, y-axis: jpg", x: 6, y: y + 20, color: .blue, scale: 2)
-        writePreview(canvas.image, named: "font")
+    @Test func nonASCIITextRenders() {
+        let figure = Figure(width: 100, height: 30)
+        let box = figure.text("T = 1.0 · σ ≤ 2 é", x: 2, y: 2, font: Font(size: 12), color: .black)
+        #expect(box.width > 40 && !DrawingFigureTests.changed(figure.image).isEmpty)
+    }
+
+    /// Without a font file, text is left out: nothing is drawn, nothing measures, nothing crashes.
+    @Test func missingFontFilesLeaveTextOut() {
+        let none = FontFaces(regular: ["/nonexistent/DejaVuSans.ttf"], bold: ["/nonexistent/DejaVuSans-Bold.ttf"])
+        #expect(none.regular == nil && none.face(.bold) == nil)
+        #expect(FontFace.load(path: #filePath) == nil)  // not a font
+        let figure = Figure(width: 60, height: 20)
+        figure.fonts = none
+        let box = figure.text("hello", x: 5, y: 5, font: Font(size: 12), color: .black)
+        #expect(box.width == 0 && box.height == 0)
+        #expect(DrawingFigureTests.changed(figure.image).isEmpty)
+        #expect(Font(size: 12).measure("hello", faces: none) == TextSize(width: 0, height: 0))
     }
 }

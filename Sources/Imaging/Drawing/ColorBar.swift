@@ -1,8 +1,9 @@
 /// A colour scale legend for a heat map: a bar of a ``ColorMap`` with minimum, middle and
 /// maximum tick labels and a unit label such as `"NLL, bits"`.
 ///
-/// Vertical bars run from the minimum at the bottom to the maximum at the top, labels on the
-/// right and the unit above; horizontal bars run left to right with labels and unit below.
+/// Vertical bars run from the minimum at the bottom to the maximum at the top, with the labels
+/// and then the unit (reading upwards) on the right; horizontal bars run left to right with
+/// labels and unit below.
 public struct ColorBar: Sendable {
     /// Which way the bar runs.
     public enum Orientation: Sendable, Hashable {
@@ -24,8 +25,8 @@ public struct ColorBar: Sendable {
     public var length: Int
     /// Width of the coloured bar in pixels, across its direction.
     public var thickness: Int
-    /// Integer text magnification.
-    public var fontScale: Int
+    /// Tick labels and the unit caption.
+    public var font: Font
     /// Text and tick colour.
     public var textColor = RGB(gray: 30)
     /// Background colour of ``render()``.
@@ -39,10 +40,10 @@ public struct ColorBar: Sendable {
     ///   - orientation: Vertical or horizontal.
     ///   - length: Bar length in pixels (e.g. the height of the heat map beside it).
     ///   - thickness: Bar width in pixels.
-    ///   - fontScale: Text magnification.
+    ///   - font: Tick labels and the unit caption.
     public init(
         colorMap: ColorMap = .inferno, range: ClosedRange<Double>, label: String = "",
-        orientation: Orientation = .vertical, length: Int = 128, thickness: Int = 12, fontScale: Int = 1
+        orientation: Orientation = .vertical, length: Int = 128, thickness: Int = 12, font: Font = Font(size: 11)
     ) {
         self.colorMap = colorMap
         self.range = range
@@ -50,7 +51,7 @@ public struct ColorBar: Sendable {
         self.orientation = orientation
         self.length = max(2, length)
         self.thickness = max(1, thickness)
-        self.fontScale = max(1, fontScale)
+        self.font = font
     }
 
     /// The minimum, middle and maximum values with their labels.
@@ -61,87 +62,95 @@ public struct ColorBar: Sendable {
         return values.map { ($0, Ticks.rangeLabel($0, span: span > 0 ? span : abs(low))) }
     }
 
-    private var tickLength: Int { 3 * fontScale }
-    private var gap: Int { 3 * fontScale }
-    private var charHeight: Int { BitmapFont.glyphHeight * fontScale }
+    private var tickLength: Int { 4 }
+    private var gap: Int { 3 }
+    private var lineHeight: Int { Int(font.lineHeight.rounded(.up)) }
+
+    private func textSize(_ text: String) -> (width: Int, height: Int) {
+        let size = font.measure(text)
+        return (Int(size.width.rounded(.up)), Int(size.height.rounded(.up)))
+    }
 
     /// The size ``render()`` produces and ``draw(on:x:y:)`` covers.
     public var size: (width: Int, height: Int) {
-        let labelWidth = tickLabels.map { BitmapFont.textWidth($0.text, scale: fontScale) }.max() ?? 0
-        let unitWidth = BitmapFont.textWidth(label, scale: fontScale)
-        let unitHeight = label.isEmpty ? 0 : BitmapFont.textHeight(label, scale: fontScale) + gap
+        let labelWidth = tickLabels.map { textSize($0.text).width }.max() ?? 0
+        let unit = textSize(label)
+        let unitHeight = unit.height > 0 ? unit.height + gap : 0
         switch orientation {
         case .vertical:
             let barAndLabels = thickness + 2 + tickLength + gap + labelWidth
-            return (max(barAndLabels, unitWidth), unitHeight + charHeight / 2 + length + 2 + charHeight / 2)
+            let unitColumn = unit.height > 0 ? 2 * gap + unit.height : 0
+            return (barAndLabels + unitColumn, max(lineHeight + length + 2, unit.width))
         case .horizontal:
-            let ends = (tickLabels.map { BitmapFont.textWidth($0.text, scale: fontScale) }.max() ?? 0) / 2
-            let width = max(length + 2 + 2 * ends, unitWidth)
-            return (width, thickness + 2 + tickLength + gap + charHeight + unitHeight)
+            let width = max(length + 2 + 2 * ((labelWidth + 1) / 2), unit.width)
+            return (width, thickness + 2 + tickLength + gap + lineHeight + unitHeight)
         }
     }
 
     /// Renders the colour bar on its own background, exactly ``size`` pixels.
     public func render() -> Image {
         let (width, height) = size
-        var canvas = Canvas(width: width, height: height, background: background)
-        draw(on: &canvas, x: 0, y: 0)
-        return canvas.image
+        let figure = Figure(width: max(1, width), height: max(1, height), background: background)
+        draw(on: figure, x: 0, y: 0)
+        return figure.image
     }
 
     /// Draws the colour bar with its top-left corner at `(x, y)`.
     /// - Parameters:
-    ///   - canvas: The surface to draw on.
+    ///   - figure: The surface to draw on.
     ///   - x: Left edge.
     ///   - y: Top edge.
-    public func draw(on canvas: inout Canvas, x: Int, y: Int) {
+    public func draw(on figure: Figure, x: Int, y: Int) {
         let frameColor = RGB(gray: 90)
         let span = range.upperBound - range.lowerBound
         func fraction(_ v: Double) -> Double { span > 0 ? (v - range.lowerBound) / span : 0.5 }
+        let labelWidth = tickLabels.map { textSize($0.text).width }.max() ?? 0
         switch orientation {
         case .vertical:
-            var top = y
-            if !label.isEmpty {
-                canvas.drawText(label, x: x, y: top, color: textColor, scale: fontScale)
-                top += BitmapFont.textHeight(label, scale: fontScale) + gap
-            }
-            top += charHeight / 2
+            let top = y + (size.height - length - 2) / 2
             let bar = PixelRect(x: x, y: top, width: thickness + 2, height: length + 2)
             for i in 0..<length {
                 let t = length == 1 ? 0.5 : Double(length - 1 - i) / Double(length - 1)
-                canvas.fill(PixelRect(x: bar.x + 1, y: bar.y + 1 + i, width: thickness, height: 1),
-                            with: colorMap.color(at: t))
+                figure.fill(
+                    PixelRect(x: bar.x + 1, y: bar.y + 1 + i, width: thickness, height: 1), color: colorMap.color(at: t)
+                )
             }
-            canvas.stroke(bar, with: frameColor)
+            figure.stroke(bar, color: frameColor)
             for tick in tickLabels {
                 let row = bar.y + 1 + Int(((1 - fraction(tick.value)) * Double(length - 1)).rounded())
-                canvas.fill(PixelRect(x: bar.maxX, y: row, width: tickLength, height: 1), with: frameColor)
-                canvas.drawText(
-                    tick.text, x: bar.maxX + tickLength + gap, y: row - charHeight / 2 + fontScale / 2,
-                    color: textColor, scale: fontScale)
+                figure.fill(PixelRect(x: bar.maxX, y: row, width: tickLength, height: 1), color: frameColor)
+                figure.text(
+                    tick.text, x: Double(bar.maxX + tickLength + gap), y: Double(row) + 0.5, font: font,
+                    color: textColor, anchor: .middle)
+            }
+            if !label.isEmpty {
+                figure.text(
+                    label, x: Double(bar.maxX + tickLength + gap + labelWidth + 2 * gap),
+                    y: Double(bar.y) + Double(bar.height) / 2,
+                    font: font, color: textColor, alignment: .center, orientation: .upward)
             }
         case .horizontal:
-            let ends = (tickLabels.map { BitmapFont.textWidth($0.text, scale: fontScale) }.max() ?? 0) / 2
-            let totalWidth = size.width
-            let left = x + max(ends, (totalWidth - length - 2) / 2)
+            let left = x + max((labelWidth + 1) / 2, (size.width - length - 2) / 2)
             let bar = PixelRect(x: left, y: y, width: length + 2, height: thickness + 2)
             for i in 0..<length {
                 let t = length == 1 ? 0.5 : Double(i) / Double(length - 1)
-                canvas.fill(PixelRect(x: bar.x + 1 + i, y: bar.y + 1, width: 1, height: thickness),
-                            with: colorMap.color(at: t))
+                figure.fill(
+                    PixelRect(x: bar.x + 1 + i, y: bar.y + 1, width: 1, height: thickness), color: colorMap.color(at: t)
+                )
             }
-            canvas.stroke(bar, with: frameColor)
+            figure.stroke(bar, color: frameColor)
             for tick in tickLabels {
                 let column = bar.x + 1 + Int((fraction(tick.value) * Double(length - 1)).rounded())
-                canvas.fill(PixelRect(x: column, y: bar.maxY, width: 1, height: tickLength), with: frameColor)
-                canvas.drawText(
-                    tick.text, x: column, y: bar.maxY + tickLength + gap, color: textColor, scale: fontScale,
-                    alignment: .center)
+                figure.fill(PixelRect(x: column, y: bar.maxY, width: 1, height: tickLength), color: frameColor)
+                figure.text(
+                    tick.text, x: Double(column) + 0.5, y: Double(bar.maxY + tickLength + gap), font: font,
+                    color: textColor, alignment: .center)
             }
             if !label.isEmpty {
-                canvas.drawText(
-                    label, x: x + totalWidth / 2, y: bar.maxY + tickLength + gap + charHeight + gap,
-                    color: textColor, scale: fontScale, alignment: .center)
+                figure.text(
+                    label, x: Double(x) + Double(size.width) / 2,
+                    y: Double(bar.maxY + tickLength + gap + lineHeight + gap),
+                    font: font, color: textColor, alignment: .center)
             }
         }
     }

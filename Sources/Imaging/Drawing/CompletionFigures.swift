@@ -1,3 +1,11 @@
+/// How ``CompletionFigures/markedOcclusion(_:mask:scale:marking:)`` shows occluded pixels.
+public enum MaskMarking: Sendable, Hashable {
+    /// Blend a colour over each marked pixel with the given opacity, and outline the region in it.
+    case tint(RGB, opacity: Double)
+    /// Paint each marked pixel solid.
+    case fill(RGB)
+}
+
 /// Ready-made figures for image completion: a job's preview and a gallery of completions.
 public enum CompletionFigures {
     /// The default occlusion marking: a translucent magenta tint that keeps gray pictures
@@ -14,11 +22,18 @@ public enum CompletionFigures {
     public static func markedOcclusion(
         _ image: Image, mask: [Bool], scale: Int = 1, marking: MaskMarking = occlusionMarking
     ) -> Image {
-        var canvas = Canvas(width: image.width * scale, height: image.height * scale)
-        canvas.draw(image, x: 0, y: 0, scale: scale)
-        canvas.markMask(
-            mask, maskWidth: image.width, maskHeight: image.height, x: 0, y: 0, scale: scale, style: marking)
-        return canvas.image
+        let figure = Figure(width: image.width * scale, height: image.height * scale)
+        figure.draw(image, x: 0, y: 0, scale: scale)
+        let (color, opacity): (RGB, Double) =
+            switch marking {
+            case .tint(let color, let opacity): (color, opacity)
+            case .fill(let color): (color, 1)
+            }
+        // A tint is also outlined in its colour, so that the region stands out on any picture.
+        figure.markMask(
+            mask, maskWidth: image.width, maskHeight: image.height, x: 0, y: 0, scale: scale, color: color,
+            opacity: opacity, outline: opacity < 1 ? color : nil)
+        return figure.image
     }
 
     /// A job preview: the input with its occlusion marked, each completion, and (when given) the
@@ -45,8 +60,9 @@ public enum CompletionFigures {
             let range = ColorMap.finiteRange(of: nll) ?? 0...1
             let heat = colorMap.render(values: nll, width: input.width, height: input.height, range: range)
             panels.append(Panel(heat, caption: "NLL per pixel", scale: scale))
+            // As tall as the heat map, frame included.
             let bar = ColorBar(
-                colorMap: colorMap, range: range, label: unit, length: max(16, input.height * scale - 24),
+                colorMap: colorMap, range: range, label: unit, length: max(16, input.height * scale - 2),
                 thickness: max(8, 2 * scale))
             panels.append(Panel(bar.render()))
         }

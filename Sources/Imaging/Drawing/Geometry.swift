@@ -73,12 +73,12 @@ public struct RGB: Sendable, Hashable {
     }
 }
 
-/// A point in canvas coordinates, in pixels; pixel `(i, j)` covers `[i, i+1) × [j, j+1)`,
+/// A point in figure coordinates, in pixels; pixel `(i, j)` covers `[i, i+1) × [j, j+1)`,
 /// so its centre is `(i + 0.5, j + 0.5)`. `y` grows downwards.
 public struct Point2D: Sendable, Hashable {
     /// Horizontal coordinate.
     public var x: Double
-    /// Vertical coordinate, growing downwards on a canvas (upwards in chart data).
+    /// Vertical coordinate, growing downwards in a figure (upwards in chart data).
     public var y: Double
 
     /// Creates a point.
@@ -116,16 +116,6 @@ public struct PixelRect: Sendable, Hashable {
     public var maxY: Int { y + height }
     /// Whether the rectangle covers no pixel.
     public var isEmpty: Bool { width <= 0 || height <= 0 }
-
-    /// The pixels both rectangles cover (empty, with zero size, when they do not overlap).
-    public func intersection(_ other: PixelRect) -> PixelRect {
-        let x0 = max(x, other.x)
-        let y0 = max(y, other.y)
-        let x1 = min(maxX, other.maxX)
-        let y1 = min(maxY, other.maxY)
-        if x1 <= x0 || y1 <= y0 { return PixelRect(x: x0, y: y0, width: 0, height: 0) }
-        return PixelRect(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
-    }
 
     /// The rectangle shrunk by `dx` columns on the left and right and `dy` rows at the top and
     /// bottom (grown when negative).

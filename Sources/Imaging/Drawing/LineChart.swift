@@ -86,8 +86,8 @@ public struct LineChart: Sendable {
     public var xRange: ClosedRange<Double>?
     /// Fixed vertical range, or `nil` to fit the data with a little padding.
     public var yRange: ClosedRange<Double>?
-    /// Integer text magnification, or `nil` to choose from the image size.
-    public var fontScale: Int?
+    /// The size of labels in pixels (the title is larger), or `nil` to choose from the image size.
+    public var fontSize: Double?
     /// Whether to draw the legend (only series with names appear in it).
     public var showsLegend = true
     /// Background colour.
@@ -119,26 +119,29 @@ public struct LineChart: Sendable {
     ///   - height: Image height in pixels.
     /// - Returns: A 3-channel image of exactly `width × height` pixels.
     public func render(width: Int, height: Int) -> Image {
-        var canvas = Canvas(width: max(1, width), height: max(1, height), background: background)
-        draw(on: &canvas, in: canvas.bounds)
-        return canvas.image
+        let figure = Figure(
+            width: min(Figure.maximumSize, max(1, width)), height: min(Figure.maximumSize, max(1, height)),
+            background: background)
+        draw(on: figure, in: figure.bounds)
+        return figure.image
     }
 
-    /// Draws the chart into a rectangle of an existing canvas.
+    /// Draws the chart into a rectangle of a figure.
     /// - Parameters:
-    ///   - canvas: The surface to draw on.
+    ///   - figure: The surface to draw on.
     ///   - frame: The area the chart fills (its background is painted).
-    public func draw(on canvas: inout Canvas, in frame: PixelRect) {
-        let savedClip = canvas.clip
-        defer { canvas.clip = savedClip }
-        canvas.clip = frame.intersection(savedClip)
-        canvas.fill(frame, with: background)
+    public func draw(on figure: Figure, in frame: PixelRect) {
+        figure.withClip(frame) { drawClipped(on: figure, in: frame) }
+    }
 
-        let s = fontScale ?? (frame.width >= 700 && frame.height >= 420 ? 2 : 1)
-        let charHeight = BitmapFont.glyphHeight * s
-        let gap = 4 * s
-        let tickLength = 3 * s
-        let titleScale = s + 1
+    private func drawClipped(on figure: Figure, in frame: PixelRect) {
+        figure.fill(frame, color: background)
+        let size = fontSize ?? min(14, max(10, (Double(min(frame.width, frame.height * 2)) / 70).rounded()))
+        let font = Font(size: size)
+        let titleFont = Font(size: (size * 1.3).rounded(), weight: .bold)
+        let unit = size / 12
+        let gap = (5 * unit).rounded()
+        let tickLength = (4 * unit).rounded()
         let text = RGB(gray: 30)
         let axisColor = RGB(gray: 90)
         let gridColor = RGB(gray: 228)
@@ -162,31 +165,35 @@ public struct LineChart: Sendable {
             data: finite.map(\.y), fixed: yRange.flatMap { transformRange($0, yScale) }, padding: 0.06)
 
         // Vertical layout: title, plot, tick labels, x caption.
-        var top = frame.y + gap * 2
+        let lineHeight = font.lineHeight
+        var top = Double(frame.y) + gap * 2
         if !title.isEmpty {
-            canvas.drawText(
-                title, x: frame.x + frame.width / 2, y: top, color: text, scale: titleScale, alignment: .center)
-            top += BitmapFont.textHeight(title, scale: titleScale) + gap * 2
+            figure.text(
+                title, x: Double(frame.x) + Double(frame.width) / 2, y: top, font: titleFont, color: text,
+                alignment: .center)
+            top += titleFont.measure(title).height + gap * 2
         } else {
-            top += charHeight / 2
+            top += lineHeight / 2
         }
-        var bottom = frame.maxY - gap * 2
-        if !xLabel.isEmpty { bottom -= BitmapFont.textHeight(xLabel, scale: s) + gap }
-        bottom -= charHeight + tickLength + gap
+        var bottom = Double(frame.maxY) - gap * 2
+        if !xLabel.isEmpty { bottom -= font.measure(xLabel).height + gap }
+        bottom -= lineHeight + tickLength + gap
 
         // Vertical ticks decide the left margin.
         let plotHeightEstimate = max(1, bottom - top)
-        let yTicks = ticks(yAxis, yScale, target: max(2, plotHeightEstimate / (36 * s)))
+        let yTicks = ticks(yAxis, yScale, target: max(2, Int(plotHeightEstimate / (3.5 * size))))
         let yLabels = labels(yTicks, yScale)
-        let yLabelWidth = yLabels.map { BitmapFont.textWidth($0, scale: s) }.max() ?? 0
-        var left = frame.x + gap * 2
-        if !yLabel.isEmpty { left += BitmapFont.textHeight(yLabel, scale: s) + gap * 2 }
+        let yLabelWidth = yLabels.map { font.measure($0).width }.max() ?? 0
+        var left = Double(frame.x) + gap * 2
+        if !yLabel.isEmpty { left += font.measure(yLabel).height + gap * 2 }
         left += yLabelWidth + tickLength + gap
-        let right = frame.maxX - gap * 4
-        let plot = PixelRect(x: left, y: top, width: right - left, height: bottom - top)
+        let right = Double(frame.maxX) - gap * 4
+        let plot = PixelRect(
+            x: Int(left.rounded()), y: Int(top.rounded()), width: Int((right - left).rounded()),
+            height: Int((bottom - top).rounded()))
         guard plot.width > 4, plot.height > 4 else { return }
 
-        let xTicks = ticks(xAxis, xScale, target: max(2, plot.width / (70 * s)))
+        let xTicks = ticks(xAxis, xScale, target: max(2, Int(Double(plot.width) / (6 * size))))
 
         // Axis space to pixel centres, inset by one pixel from the frame.
         let x0 = Double(plot.x) + 1.5, x1 = Double(plot.maxX) - 1.5
@@ -194,92 +201,96 @@ public struct LineChart: Sendable {
         let xSpan = xAxis.upperBound - xAxis.lowerBound, ySpan = yAxis.upperBound - yAxis.lowerBound
         func px(_ v: Double) -> Double { x0 + (v - xAxis.lowerBound) / xSpan * (x1 - x0) }
         func py(_ v: Double) -> Double { y0 + (v - yAxis.lowerBound) / ySpan * (y1 - y0) }
+        /// Whole-pixel grid positions, so that one-pixel lines stay crisp.
+        func column(_ v: Double) -> Int { Int(clampCoordinate(px(v)).rounded(.down)) }
+        func row(_ v: Double) -> Int { Int(clampCoordinate(py(v)).rounded(.down)) }
+        let inside = plot.insetBy(dx: 1, dy: 1)
 
         // Grid, frame, ticks, labels; logarithmic axes get a fainter grid at 2…9 × 10^k.
         for v in minorLogTicks(xAxis, xScale) {
-            let column = Int(px(v).rounded(.down))
-            canvas.fill(PixelRect(x: column, y: plot.y + 1, width: 1, height: plot.height - 2), with: minorGridColor)
+            figure.fill(PixelRect(x: column(v), y: inside.y, width: 1, height: inside.height), color: minorGridColor)
         }
         for v in minorLogTicks(yAxis, yScale) {
-            let row = Int(py(v).rounded(.down))
-            canvas.fill(PixelRect(x: plot.x + 1, y: row, width: plot.width - 2, height: 1), with: minorGridColor)
+            figure.fill(PixelRect(x: inside.x, y: row(v), width: inside.width, height: 1), color: minorGridColor)
         }
+        let tick = Int(tickLength)
         for (k, v) in yTicks.values.enumerated() {
-            let row = Int(py(v).rounded(.down))
-            canvas.fill(PixelRect(x: plot.x + 1, y: row, width: plot.width - 2, height: 1), with: gridColor)
-            canvas.fill(PixelRect(x: plot.x - tickLength, y: row, width: tickLength, height: s), with: axisColor)
-            canvas.drawText(
-                yLabels[k], x: plot.x - tickLength - gap, y: row - charHeight / 2 + s / 2, color: text, scale: s,
-                alignment: .right)
+            let r = row(v)
+            figure.fill(PixelRect(x: inside.x, y: r, width: inside.width, height: 1), color: gridColor)
+            figure.fill(PixelRect(x: plot.x - tick, y: r, width: tick, height: 1), color: axisColor)
+            figure.text(
+                yLabels[k], x: Double(plot.x - tick) - gap, y: Double(r) + 0.5, font: font, color: text,
+                alignment: .right, anchor: .middle)
         }
         let xLabels = labels(xTicks, xScale)
         for (k, v) in xTicks.values.enumerated() {
-            let column = Int(px(v).rounded(.down))
-            canvas.fill(PixelRect(x: column, y: plot.y + 1, width: 1, height: plot.height - 2), with: gridColor)
-            canvas.fill(PixelRect(x: column, y: plot.maxY, width: s, height: tickLength), with: axisColor)
-            canvas.drawText(
-                xLabels[k], x: column, y: plot.maxY + tickLength + gap, color: text, scale: s, alignment: .center)
+            let c = column(v)
+            figure.fill(PixelRect(x: c, y: inside.y, width: 1, height: inside.height), color: gridColor)
+            figure.fill(PixelRect(x: c, y: plot.maxY, width: 1, height: tick), color: axisColor)
+            figure.text(
+                xLabels[k], x: Double(c) + 0.5, y: Double(plot.maxY) + tickLength + gap / 2, font: font, color: text,
+                alignment: .center)
         }
-        canvas.stroke(plot, with: axisColor)
+        figure.stroke(plot, color: axisColor)
         if !xLabel.isEmpty {
-            canvas.drawText(
-                xLabel, x: plot.x + plot.width / 2, y: plot.maxY + tickLength + gap * 2 + charHeight, color: text,
-                scale: s, alignment: .center)
+            figure.text(
+                xLabel, x: Double(plot.x) + Double(plot.width) / 2,
+                y: Double(plot.maxY) + tickLength + gap * 1.5 + lineHeight, font: font, color: text, alignment: .center)
         }
         if !yLabel.isEmpty {
-            canvas.drawText(
-                yLabel, x: frame.x + gap * 2, y: plot.y + plot.height / 2, color: text, scale: s,
-                alignment: .center, orientation: .upward)
+            figure.text(
+                yLabel, x: Double(frame.x) + gap * 2, y: Double(plot.y) + Double(plot.height) / 2, font: font,
+                color: text, alignment: .center, orientation: .upward)
         }
 
         // Series, clipped to the inside of the frame.
-        canvas.clip = plot.insetBy(dx: 1, dy: 1).intersection(frame).intersection(savedClip)
-        let lineWidth = s == 1 ? 1.5 : 1.25 * Double(s)
-        let markerRadius = 1.5 * Double(s) + 0.5
-        for entry in usable {
-            let mapped = entry.points.map { p in p.isFinite ? Point2D(x: px(p.x), y: py(p.y)) : p }
-            if entry.series.style != .markers {
-                canvas.drawPolyline(mapped, color: entry.color, thickness: lineWidth)
-            }
-            if entry.series.style != .line || mapped.filter(\.isFinite).count == 1 {
-                for p in mapped where p.isFinite {
-                    canvas.fillCircle(center: p, radius: markerRadius, color: entry.color)
+        let lineWidth = 1.5 * max(1, unit)
+        let markerRadius = 2.5 * max(1, unit)
+        figure.withClip(inside) {
+            for entry in usable {
+                let mapped = entry.points.map { p in p.isFinite ? Point2D(x: px(p.x), y: py(p.y)) : p }
+                if entry.series.style != .markers {
+                    figure.polyline(mapped, color: entry.color, width: lineWidth)
+                }
+                if entry.series.style != .line || mapped.filter(\.isFinite).count == 1 {
+                    for p in mapped where p.isFinite {
+                        figure.fillCircle(center: p, radius: markerRadius, color: entry.color)
+                    }
                 }
             }
         }
         if finite.isEmpty {
-            canvas.drawText(
-                "no data", x: plot.x + plot.width / 2, y: plot.y + plot.height / 2 - charHeight / 2,
-                color: RGB(gray: 150), scale: s, alignment: .center)
+            figure.text(
+                "no data", x: Double(plot.x) + Double(plot.width) / 2, y: Double(plot.y) + Double(plot.height) / 2,
+                font: font, color: RGB(gray: 150), alignment: .center, anchor: .middle)
         }
 
         // Legend, top right inside the plot.
         let named = usable.filter { !$0.series.name.isEmpty }
         if showsLegend, !named.isEmpty {
-            let swatch = 18 * s
-            let rowHeight = charHeight + gap
-            let textWidth = named.map { BitmapFont.textWidth($0.series.name, scale: s) }.max() ?? 0
+            let swatch = (2.2 * size).rounded()
+            let rowHeight = lineHeight.rounded(.up)
+            let textWidth = named.map { font.measure($0.series.name).width }.max() ?? 0
+            let boxWidth = Int((swatch + gap * 3 + textWidth + gap).rounded(.up))
             let box = PixelRect(
-                x: plot.maxX - gap * 2 - (swatch + gap * 3 + textWidth),
-                y: plot.y + gap * 2,
-                width: swatch + gap * 3 + textWidth,
-                height: rowHeight * named.count + gap)
-            canvas.blend(box, with: .white, opacity: 0.88)
-            canvas.stroke(box, with: RGB(gray: 200))
+                x: plot.maxX - Int(gap * 2) - boxWidth, y: plot.y + Int(gap * 2), width: boxWidth,
+                height: Int(rowHeight) * named.count + Int(gap * 2))
+            figure.fill(box, color: .white, opacity: 0.9)
+            figure.stroke(box, color: RGB(gray: 200))
             for (k, entry) in named.enumerated() {
-                let rowTop = box.y + gap + k * rowHeight
-                let middle = Double(rowTop) + Double(charHeight) / 2
-                let start = Point2D(x: Double(box.x + gap), y: middle)
-                let end = Point2D(x: Double(box.x + gap + swatch), y: middle)
+                let rowTop = Double(box.y) + gap + Double(k) * rowHeight
+                let middle = (rowTop + rowHeight / 2).rounded(.down) + 0.5
+                let start = Point2D(x: Double(box.x) + gap * 1.5, y: middle)
+                let end = Point2D(x: start.x + swatch, y: middle)
                 if entry.series.style != .markers {
-                    canvas.drawLine(from: start, to: end, color: entry.color, thickness: lineWidth)
+                    figure.line(from: start, to: end, color: entry.color, width: lineWidth)
                 }
                 if entry.series.style != .line {
-                    canvas.fillCircle(
+                    figure.fillCircle(
                         center: Point2D(x: (start.x + end.x) / 2, y: middle), radius: markerRadius, color: entry.color)
                 }
-                canvas.drawText(
-                    entry.series.name, x: box.x + gap * 2 + swatch, y: rowTop, color: text, scale: s)
+                figure.text(
+                    entry.series.name, x: end.x + gap * 1.5, y: middle, font: font, color: text, anchor: .middle)
             }
         }
     }

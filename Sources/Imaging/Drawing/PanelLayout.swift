@@ -46,8 +46,10 @@ public struct PanelLayout: Sendable {
     public var spacing: Int = 12
     /// Space between a picture and its caption, in pixels.
     public var captionGap: Int = 4
-    /// Integer text magnification for captions and labels (the title is one step larger).
-    public var fontScale: Int = 1
+    /// Captions, column headers and row labels.
+    public var font = Font(size: 12)
+    /// The title.
+    public var titleFont = Font(size: 15, weight: .bold)
     /// Page colour.
     public var background = RGB.white
     /// Caption and title colour.
@@ -93,20 +95,28 @@ public struct PanelLayout: Sendable {
         public var height: Int
         /// The rectangle of each panel's (enlarged) picture, row by row.
         public var frames: [[PixelRect]]
+        /// The title, broken into lines no wider than the panels where possible.
+        var title: String = ""
     }
 
-    private var titleScale: Int { fontScale + 1 }
-    private var lineHeight: Int { BitmapFont.lineSpacing * fontScale }
+    /// The pixels `text` needs in `font`, rounded up.
+    private func size(_ text: String, _ font: Font) -> (width: Int, height: Int) {
+        let size = font.measure(text)
+        return (Int(size.width.rounded(.up)), Int(size.height.rounded(.up)))
+    }
+
+    private var lineHeight: Int { Int(font.lineHeight.rounded(.up)) }
 
     /// A caption broken at spaces into lines no wider than `width` where possible.
-    func wrap(_ caption: String, width: Int) -> [String] {
+    func wrap(_ caption: String, width: Int, font: Font? = nil) -> [String] {
+        let font = font ?? self.font
         guard !caption.isEmpty else { return [] }
         var lines: [String] = []
         for paragraph in caption.split(separator: "\n", omittingEmptySubsequences: false) {
             var line = ""
             for word in paragraph.split(separator: " ") {
                 let candidate = line.isEmpty ? String(word) : line + " " + word
-                if line.isEmpty || BitmapFont.textWidth(candidate, scale: fontScale) <= width {
+                if line.isEmpty || size(candidate, font).width <= width {
                     line = candidate
                 } else {
                     lines.append(line)
@@ -118,9 +128,22 @@ public struct PanelLayout: Sendable {
         return lines
     }
 
+    /// `text` wrapped into as few lines as at `width`, but of similar lengths.
+    private func balancedWrap(_ text: String, width: Int, font: Font) -> String {
+        let lines = wrap(text, width: width, font: font)
+        let paragraphs = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        let widest = size(text, font).width
+        guard lines.count > paragraphs, widest > 0 else { return lines.joined(separator: "\n") }
+        var narrower = widest / lines.count
+        while narrower < width, wrap(text, width: narrower, font: font).count > lines.count {
+            narrower += max(1, Int(font.size))
+        }
+        return wrap(text, width: min(narrower, width), font: font).joined(separator: "\n")
+    }
+
     private func captionWidthLimit(_ panel: Panel) -> Int {
-        // Captions of up to 24 characters are never wrapped, even under a small picture.
-        max(panel.displaySize.width, BitmapFont.lineWidth(24, scale: fontScale))
+        // Captions of up to about 28 characters are never wrapped, even under a small picture.
+        max(panel.displaySize.width, Int(14 * font.size))
     }
 
     /// Computes the layout without drawing.
@@ -135,22 +158,26 @@ public struct PanelLayout: Sendable {
             for (c, panel) in row.enumerated() {
                 let lines = wrap(panel.caption, width: captionWidthLimit(panel))
                 if c < columnHeaders.count {
-                    columnWidths[c] = max(columnWidths[c], BitmapFont.textWidth(columnHeaders[c], scale: fontScale))
+                    columnWidths[c] = max(columnWidths[c], size(columnHeaders[c], font).width)
                 }
-                let textWidth = lines.map { BitmapFont.textWidth($0, scale: fontScale) }.max() ?? 0
+                let textWidth = lines.map { size($0, font).width }.max() ?? 0
                 columnWidths[c] = max(columnWidths[c], panel.displaySize.width, textWidth)
                 pictureHeight = max(pictureHeight, panel.displaySize.height)
                 captionLines = max(captionLines, lines.count)
             }
             pictureHeights.append(pictureHeight)
-            let captionHeight = (captionLines - 1) * lineHeight + BitmapFont.glyphHeight * fontScale
-            captionHeights.append(captionLines == 0 ? 0 : captionGap + captionHeight)
+            captionHeights.append(captionLines == 0 ? 0 : captionGap + captionLines * lineHeight)
         }
-        let labelWidth = rowLabels.map { BitmapFont.textWidth($0, scale: fontScale) }.max() ?? 0
+        let labelWidth = rowLabels.map { size($0, font).width }.max() ?? 0
         let left = margin + (labelWidth > 0 ? labelWidth + spacing : 0)
+        let contentWidth = columnWidths.reduce(0, +) + spacing * max(0, columns - 1)
+        // A long title wraps at the content's width, but not narrower than about 50 characters.
+        let wrappedTitle = balancedWrap(
+            title, width: max(left + contentWidth - margin, Int(30 * titleFont.size)), font: titleFont)
+        let titleSize = size(wrappedTitle, titleFont)
         var top = margin
-        if !title.isEmpty { top += BitmapFont.textHeight(title, scale: titleScale) + spacing }
-        let headerHeight = columnHeaders.map { BitmapFont.textHeight($0, scale: fontScale) }.max() ?? 0
+        if titleSize.height > 0 { top += titleSize.height + max(spacing, 8) }
+        let headerHeight = columnHeaders.map { size($0, font).height }.max() ?? 0
         if headerHeight > 0 { top += headerHeight + captionGap }
 
         var frames: [[PixelRect]] = []
@@ -168,51 +195,49 @@ public struct PanelLayout: Sendable {
             frames.append(rowFrames)
             y += pictureHeights[r] + captionHeights[r] + spacing
         }
-        let contentWidth = columnWidths.reduce(0, +) + spacing * max(0, columns - 1)
-        let titleWidth = BitmapFont.textWidth(title, scale: titleScale)
-        let width = max(left + contentWidth, margin + titleWidth) + margin
+        let width = max(left + contentWidth, margin + titleSize.width) + margin
         let height = (rows.isEmpty ? top : y - spacing) + margin
-        return Geometry(width: max(1, width), height: max(1, height), frames: frames)
+        return Geometry(
+            width: min(Figure.maximumSize, max(1, width)), height: min(Figure.maximumSize, max(1, height)),
+            frames: frames, title: wrappedTitle)
     }
 
     /// Renders the layout.
     public func render() -> Image {
         let geometry = geometry()
-        var canvas = Canvas(width: geometry.width, height: geometry.height, background: background)
-        if !title.isEmpty {
-            canvas.drawText(title, x: margin, y: margin, color: textColor, scale: titleScale)
-        }
+        let figure = Figure(width: geometry.width, height: geometry.height, background: background)
+        figure.text(geometry.title, x: Double(margin), y: Double(margin), font: titleFont, color: textColor)
         if let firstRow = geometry.frames.first, let top = firstRow.map(\.y).min() {
-            let headerHeight = columnHeaders.map { BitmapFont.textHeight($0, scale: fontScale) }.max() ?? 0
+            let headerHeight = columnHeaders.map { size($0, font).height }.max() ?? 0
             for (c, header) in columnHeaders.enumerated() where c < firstRow.count && !header.isEmpty {
                 let frame = firstRow[c]
-                canvas.drawText(
-                    header, x: frame.x + frame.width / 2, y: top - captionGap - headerHeight, color: textColor,
-                    scale: fontScale, alignment: .center)
+                figure.text(
+                    header, x: Double(frame.x) + Double(frame.width) / 2, y: Double(top - captionGap - headerHeight),
+                    font: font, color: textColor, alignment: .center)
             }
         }
         for (r, row) in rows.enumerated() {
             let frames = geometry.frames[r]
-            let pictureBottom = frames.map { $0.y + $0.height }.max() ?? 0
+            let pictureBottom = frames.map(\.maxY).max() ?? 0
             let pictureTop = frames.map(\.y).min() ?? 0
             if r < rowLabels.count, !rowLabels[r].isEmpty {
-                let lines = BitmapFont.textHeight(rowLabels[r], scale: fontScale)
-                canvas.drawText(
-                    rowLabels[r], x: margin, y: (pictureTop + pictureBottom - lines) / 2, color: textColor,
-                    scale: fontScale)
+                let labelHeight = size(rowLabels[r], font).height
+                figure.text(
+                    rowLabels[r], x: Double(margin), y: Double(pictureTop + pictureBottom - labelHeight) / 2,
+                    font: font, color: textColor)
             }
             for (c, panel) in row.enumerated() {
                 let frame = frames[c]
-                canvas.draw(panel.image, x: frame.x, y: frame.y, scale: panel.scale)
+                figure.draw(panel.image, x: frame.x, y: frame.y, scale: panel.scale)
                 var lineTop = pictureBottom + captionGap
                 for line in wrap(panel.caption, width: captionWidthLimit(panel)) {
-                    canvas.drawText(
-                        line, x: frame.x + frame.width / 2, y: lineTop, color: textColor, scale: fontScale,
-                        alignment: .center)
+                    figure.text(
+                        line, x: Double(frame.x) + Double(frame.width) / 2, y: Double(lineTop), font: font,
+                        color: textColor, alignment: .center)
                     lineTop += lineHeight
                 }
             }
         }
-        return canvas.image
+        return figure.image
     }
 }
