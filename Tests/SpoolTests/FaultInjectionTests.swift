@@ -118,6 +118,24 @@ struct FaultInjectionTests {
         #expect(h.names(h.inbox).isEmpty)
     }
 
+    @Test func withoutRenameNoReplaceTheDaemonWarnsOnceAndStillNeverOverwrites() throws {
+        let h = try DaemonHarness()
+        h.environment["PIXELRNND_FAULTS"] = "renameat2:ENOSYS:*"
+        try h.start()
+        defer { h.stop() }
+        try h.drop("same.png", Self.rgba)
+        try h.eventually(30, "first result") { h.names(h.outbox) == ["same"] }
+        try h.drop("same.png", Self.rgba)
+        try h.eventually(30, "second result beside the first") { h.names(h.outbox) == ["same", "same-1"] }
+        // One publication, then two for the second job: the name taken, then the suffix.
+        #expect(injected(h, call: "renameat2", errno: "ENOSYS").count == 3, "\(h.log)")
+        let warnings = h.log.split(separator: "\n").filter { $0.contains("renaming without RENAME_NOREPLACE") }
+        #expect(warnings.count == 1, "\(h.log)")
+        #expect(warnings.first?.contains("level=warning") == true)
+        #expect(warnings.first?.contains("errno 38") == true, "the reason names ENOSYS")
+        #expect(h.names(h.failed).isEmpty)
+    }
+
     @Test(arguments: [
         ("fsync:ENOSPC", "3 required fields"),
         ("fsnyc:ENOSPC:1", "'fsnyc' is not a call"),
