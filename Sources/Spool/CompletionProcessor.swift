@@ -51,7 +51,9 @@ public struct CompletionJobProcessor: JobProcessor {
             "blocks": .integer(cfg.blocks),
         ]
         // Only when the model file records it.
-        if let bpd = model.metadata["test_bpd"].flatMap(Double.init), bpd.isFinite { identity["test_bpd"] = .number(bpd) }
+        if let bpd = model.metadata["test_bpd"].flatMap(Double.init), bpd.isFinite {
+            identity["test_bpd"] = .number(bpd)
+        }
         self.identity = identity
     }
 

@@ -565,7 +565,8 @@ public final class Daemon: @unchecked Sendable {
             "model": processor.identity.jsonObject,
             "version": Daemon.version,
         ]
-        let json = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let json = try JSONSerialization.data(
+            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try FS.writeNewFile(temporary.appending("error.json"), [UInt8](json) + [10], sync: false)
         return try publish(job, temporary: temporary, into: c.failed, marker: "failed")
     }

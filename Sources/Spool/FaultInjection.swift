@@ -16,7 +16,7 @@ import SystemPackage
 /// and each one is logged (`msg="injected fault" call=… errno=… path=…`) so that a test
 /// can tell that its fault fired. A rule that does not parse is an error at start.
 public enum FaultInjection {
-    struct Rule: Equatable {
+    struct Rule {
         var call: String
         /// The errno as the rule spelled it, for the log.
         var errnoName: String
@@ -61,15 +61,18 @@ public enum FaultInjection {
         guard !text.isEmpty else { return [] }
         return try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { index, item in
             func bad(_ why: String) -> SpoolError {
-                .configuration("PIXELRNND_FAULTS rule \(index + 1) '\(item)': \(why); a rule is CALL:ERRNO:COUNT[:PATH-FRAGMENT]")
+                .configuration(
+                    "PIXELRNND_FAULTS rule \(index + 1) '\(item)': \(why); a rule is CALL:ERRNO:COUNT[:PATH-FRAGMENT]")
             }
             let parts = item.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
             guard parts.count >= 3 else { throw bad("it has \(parts.count) of the 3 required fields") }
             guard calls.contains(parts[0]) else {
                 throw bad("'\(parts[0])' is not a call that can fail here (\(calls.sorted().joined(separator: ", ")))")
             }
-            guard let code = errnoNames[parts[1]] ?? Int32(parts[1]).flatMap({ $0 > 0 ? Errno(rawValue: $0) : nil }) else {
-                throw bad("'\(parts[1])' is not an errno (\(errnoNames.keys.sorted().joined(separator: ", ")) or a positive number)")
+            let number = Int32(parts[1]).flatMap { $0 > 0 ? Errno(rawValue: $0) : nil }
+            guard let code = errnoNames[parts[1]] ?? number else {
+                let names = errnoNames.keys.sorted().joined(separator: ", ")
+                throw bad("'\(parts[1])' is not an errno (\(names) or a positive number)")
             }
             let remaining: Int?
             if parts[2] == "*" {
@@ -89,7 +92,8 @@ public enum FaultInjection {
         let fired: (rule: Rule, logger: Logger?)? = lock.withLock {
             guard !rules.isEmpty else { return nil }
             let text = path.string
-            for i in rules.indices where rules[i].call == call && (rules[i].fragment.isEmpty || text.contains(rules[i].fragment)) {
+            for i in rules.indices
+            where rules[i].call == call && (rules[i].fragment.isEmpty || text.contains(rules[i].fragment)) {
                 if let left = rules[i].remaining {
                     guard left > 0 else { continue }
                     rules[i].remaining = left - 1

@@ -238,7 +238,8 @@ enum FS {
             } catch SpoolError.system(_, _, .fileExists) {
                 return false
             } catch let SpoolError.system(_, path, code) where code == .noFunction || code == .invalidArgument {
-                warnAboutFallback("renameat2(\(path), RENAME_NOREPLACE) failed: \(code.description) (errno \(code.rawValue))")
+                warnAboutFallback(
+                    "renameat2(\(path), RENAME_NOREPLACE) failed: \(code.description) (errno \(code.rawValue))")
             }
         } else {
             warnAboutFallback("the C library has no renameat2")
@@ -250,9 +251,9 @@ enum FS {
 
     private static func warnAboutFallback(_ reason: String) {
         guard fallbackWarned.withLock({ warned in defer { warned = true }; return !warned }) else { return }
-        Logger(label: "pixelrnnd").warning(
-            "renaming without RENAME_NOREPLACE: a check, then rename(2), which another process writing the same name could race",
-            metadata: ["reason": "\(reason)"])
+        let message: Logger.Message =
+            "renaming without RENAME_NOREPLACE: a check, then rename(2), which another process writing the same name could race"
+        Logger(label: "pixelrnnd").warning(message, metadata: ["reason": "\(reason)"])
     }
 
     /// `mkdir(2)`; succeeds quietly when `allowExisting` and the folder exists.

@@ -34,7 +34,8 @@ public struct ValidatingCopyProcessor: JobProcessor {
             identity["file"] = .text(model.string)
             identity["bytes"] = .integer(bytes.count)
             identity["checksum"] = .text(String(CRC32.checksum(bytes), radix: 16))
-            identity["name"] = .text(configuration.modelName.isEmpty ? (model.stem ?? "model") : configuration.modelName)
+            let name = configuration.modelName.isEmpty ? (model.stem ?? "model") : configuration.modelName
+            identity["name"] = .text(name)
         } else {
             identity["name"] = .text(configuration.modelName.isEmpty ? "none" : configuration.modelName)
         }
@@ -93,7 +94,8 @@ public struct ValidatingCopyProcessor: JobProcessor {
         try FS.writeNewFile(outputDirectory.appending(outputName), image, sync: false)
         report["outputs"] = [outputName, "report.json"]
         report["seconds"] = Date().timeIntervalSince(started)
-        let json = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let json = try JSONSerialization.data(
+            withJSONObject: report, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try FS.writeNewFile(outputDirectory.appending("report.json"), [UInt8](json) + [10], sync: false)
         logger.debug("validated", metadata: ["width": "\(header.width)", "height": "\(header.height)", "format": "\(header.format.rawValue)"])
     }

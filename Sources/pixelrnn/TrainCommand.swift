@@ -149,7 +149,11 @@ struct TrainCommand: ParsableCommand {
         func saveCheckpoint(_ step: Int) {
             model.metadata["steps"] = String(step)
             model.metadata["wall_time_s"] = String(format: "%.0f", startWall + Date().timeIntervalSince(started))
-            do { try run.trainer.saveCheckpoint(to: checkpointPath) } catch { writeFailed("the checkpoint", step: step, error) }
+            do {
+                try run.trainer.saveCheckpoint(to: checkpointPath)
+            } catch {
+                writeFailed("the checkpoint", step: step, error)
+            }
             do {
                 try writeLossPlot(csvPath: csvPath, to: out + "/loss.png")
             } catch {
@@ -166,7 +170,11 @@ struct TrainCommand: ParsableCommand {
                 bestValidation = v
                 model.metadata["validation_bpd"] = String(format: "%.4f", v)
                 model.metadata["steps"] = String(p.step)
-                do { try model.save(to: out + "/model.safetensors") } catch { writeFailed("the best model", step: p.step, error) }
+                do {
+                    try model.save(to: out + "/model.safetensors")
+                } catch {
+                    writeFailed("the best model", step: p.step, error)
+                }
             }
             if p.step % checkpointEvery == 0 { saveCheckpoint(p.step) }
             let now = Date()
@@ -192,12 +200,17 @@ struct TrainCommand: ParsableCommand {
         if finalValidation < bestValidation || !fm.fileExists(atPath: out + "/model.safetensors") {
             model.metadata["validation_bpd"] = String(format: "%.4f", finalValidation)
             model.metadata["steps"] = String(step)
-            do { try model.save(to: out + "/model.safetensors") } catch { writeFailed("the final model", step: step, error) }
+            do {
+                try model.save(to: out + "/model.safetensors")
+            } catch {
+                writeFailed("the final model", step: step, error)
+            }
         }
         let why = !failures.isEmpty ? " (an output could not be written)" : stop.isSet ? " (interrupted)" : ""
         printError(String(format: "stopped at step %d%@; validation %.4f bits/dim", step, why, finalValidation))
         guard failures.isEmpty else {
-            throw DataSourceError("training stopped because outputs could not be written:\n  " + failures.joined(separator: "\n  "))
+            throw DataSourceError(
+                "training stopped because outputs could not be written:\n  " + failures.joined(separator: "\n  "))
         }
         printError("wrote \(out)/model.safetensors")
     }

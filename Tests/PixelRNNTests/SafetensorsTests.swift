@@ -219,7 +219,10 @@ struct SafetensorsTests {
         let text = Data(#"{"a":1,"a":2}"#.utf8)
         let object = try #require(try JSONSerialization.jsonObject(with: text) as? [String: Int])
         #expect(object.count == 1)
-        guard case .object(let members) = try JSONParser.parse(Array(text)) else { Issue.record("not an object"); return }
+        guard case .object(let members) = try JSONParser.parse(Array(text)) else {
+            Issue.record("not an object")
+            return
+        }
         #expect(members.map(\.key) == ["a", "a"])
     }
 
