@@ -137,7 +137,7 @@ struct TrainCommand: ParsableCommand {
         var lastLine = Date.distantPast
         var bestValidation = Double(model.metadata["validation_bpd"] ?? "") ?? .infinity
         let started = Date()
-        /// Every output that could not be written, in order; the first one stops training.
+        // Every output that could not be written, in order; the first one stops training.
         var failures: [String] = []
         func writeFailed(_ what: String, step: Int, _ error: any Error) {
             let failure = "step \(step): cannot write \(what): \(error)"
