@@ -29,15 +29,15 @@ public struct Completer: Sendable {
     /// The model's identity, copied into every report.
     public var identity: ModelIdentity
 
+    /// Images with more positions than this get their NLL map row by row (bounded memory)
+    /// instead of from one batched forward pass (about 4 KB of activations per position).
+    static let fullForwardPositionLimit = 128 * 128
+
     /// Creates a completer.
     /// - Parameters:
     ///   - model: A PixelRNN of any architecture (all have incremental evaluation).
     ///   - identity: Name, weights hash and metadata for the report; read from the
     ///     model's metadata when `nil`.
-    /// Images with more positions than this get their NLL map row by row (bounded memory)
-    /// instead of from one batched forward pass (about 4 KB of activations per position).
-    static let fullForwardPositionLimit = 128 * 128
-
     public init(model: PixelRNN, identity: ModelIdentity? = nil) {
         self.model = model
         self.identity = identity ?? ModelIdentity(model: model)

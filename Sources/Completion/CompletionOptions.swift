@@ -10,7 +10,7 @@ import Imaging
 /// plain tempered raster sample (T < 1 sharper, T > 1 more varied); with many samples
 /// the draw by weight pulls the selected completion back towards the untempered
 /// posterior, and T only changes how well the particles cover it.
-public struct CompletionOptions: Sendable, Equatable, Codable {
+public struct CompletionOptions: Sendable, Equatable {
     /// Number of particles, and of completions returned (K ≥ 1).
     public var samples: Int
     /// Seed of every random draw; the same seed gives the same completions whatever `threads` is.
@@ -84,51 +84,6 @@ public struct CompletionOptions: Sendable, Equatable, Codable {
         guard particlesPerIsland >= 1 else {
             throw .invalidOption(name: "particles_per_island", reason: "must be ≥ 1, not \(particlesPerIsland)")
         }
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case samples, seed, temperature, threads
-        case particlesPerIsland = "particles_per_island"
-        case orientation
-        case windowMargin = "window_margin"
-        case fullImageNLLMap = "full_image_nll_map"
-    }
-
-    /// Encodes the options as `NAME.json` takes them (`orientation` as its name, or `auto`).
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(samples, forKey: .samples)
-        try c.encode(seed, forKey: .seed)
-        try c.encode(temperature, forKey: .temperature)
-        try c.encode(threads, forKey: .threads)
-        try c.encode(particlesPerIsland, forKey: .particlesPerIsland)
-        try c.encode(orientation?.description ?? "auto", forKey: .orientation)
-        try c.encode(windowMargin, forKey: .windowMargin)
-        try c.encode(fullImageNLLMap, forKey: .fullImageNLLMap)
-    }
-
-    /// Decodes per-job options (`NAME.json`): every key is optional and defaults as in
-    /// ``init(samples:seed:temperature:threads:particlesPerIsland:)``; call ``validate()``
-    /// afterwards.
-    /// - Throws: `DecodingError` for a key of the wrong type.
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(
-            samples: try c.decodeIfPresent(Int.self, forKey: .samples) ?? 1,
-            seed: try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0,
-            temperature: try c.decodeIfPresent(Double.self, forKey: .temperature) ?? 1,
-            threads: try c.decodeIfPresent(Int.self, forKey: .threads) ?? 1,
-            particlesPerIsland: try c.decodeIfPresent(Int.self, forKey: .particlesPerIsland) ?? 8)
-        if let name = try c.decodeIfPresent(String.self, forKey: .orientation), name != "auto" {
-            guard let orientation = Orientation(name: name) else {
-                throw DecodingError.dataCorruptedError(
-                    forKey: .orientation, in: c,
-                    debugDescription: "orientation must be auto or one of " + Orientation.allCases.map(\.description).joined(separator: ", "))
-            }
-            self.orientation = orientation
-        }
-        if c.contains(.windowMargin) { windowMargin = try c.decode(Int?.self, forKey: .windowMargin) }
-        fullImageNLLMap = try c.decodeIfPresent(Bool.self, forKey: .fullImageNLLMap) ?? false
     }
 
     /// The particle counts of the islands: ⌈K / P⌉ islands, sizes as equal as possible

@@ -14,7 +14,7 @@ import SystemPackage
 /// the image's alpha channel.
 public struct CompletionJobProcessor: JobProcessor {
     public let configuration: DaemonConfiguration
-    public let identity: [String: String]
+    public let identity: [String: IdentityValue]
     let completer: Completer
 
     /// Loads the configured model (or the embedded default).
@@ -41,16 +41,20 @@ public struct CompletionJobProcessor: JobProcessor {
             ? (model.metadata["name"] ?? FilePath(path).stem ?? "model") : configuration.modelName
         completer = Completer(model: model, identity: ModelIdentity(model: model, weightsSHA256: sha, name: name))
         let cfg = model.configuration
-        identity = [
-            "name": name,
-            "file": path,
-            "sha256": sha,
-            "architecture": cfg.architecture.rawValue,
-            "channels": String(cfg.channels),
-            "hidden": String(cfg.hidden),
-            "blocks": String(cfg.blocks),
-            "test_bpd": model.metadata["test_bpd"] ?? "",
+        var identity: [String: IdentityValue] = [
+            "name": .text(name),
+            "file": .text(path),
+            "sha256": .text(sha),
+            "architecture": .text(cfg.architecture.rawValue),
+            "channels": .integer(cfg.channels),
+            "hidden": .integer(cfg.hidden),
+            "blocks": .integer(cfg.blocks),
         ]
+        // Only when the model file records it.
+        if let bpd = model.metadata["test_bpd"].flatMap(Double.init), bpd.isFinite {
+            identity["test_bpd"] = .number(bpd)
+        }
+        self.identity = identity
     }
 
     /// The loader for the default `--processor pixelrnn`.

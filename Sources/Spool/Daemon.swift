@@ -100,7 +100,7 @@ public final class Daemon: @unchecked Sendable {
             writeStatusNow()
             throw error
         }
-        logger.info("model loaded", metadata: ["model": "\(processor?.identity ?? [:])"])
+        logger.info("model loaded", metadata: (processor?.identity ?? [:]).logMetadata)
         signal(SIGPIPE, SIG_IGN)
         signal(SIGIO, SIG_IGN)  // lease breaks would otherwise kill us
         installSignalHandlers()
@@ -562,10 +562,11 @@ public final class Daemon: @unchecked Sendable {
             "failed_at": formatter.string(from: Date()),
             "attempts": job.attempts,
             "inputs": inputs,
-            "model": processor.identity,
+            "model": processor.identity.jsonObject,
             "version": Daemon.version,
         ]
-        let json = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(
+            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try FS.writeNewFile(temporary.appending("error.json"), [UInt8](json) + [10], sync: false)
         return try publish(job, temporary: temporary, into: c.failed, marker: "failed")
     }
@@ -734,7 +735,7 @@ public final class Daemon: @unchecked Sendable {
             let loaded = try loader(next)
             configuration = next
             processor = loaded
-            logger.info("reloaded", metadata: ["model": "\(loaded.identity)"])
+            logger.info("reloaded", metadata: loaded.identity.logMetadata)
         } catch {
             record(error: "reload failed, keeping the previous configuration and model: \(error)")
             logger.error("reload failed; keeping the previous configuration and model", metadata: ["error": "\(error)"])

@@ -1,56 +1,111 @@
 import Foundation
+import Logging
 import SystemPackage
 
 /// Test-only fault injection for the spool's file layer, configured by the environment
-/// variable `PIXELRNND_FAULTS` (ignored when unset):
+/// variable `PIXELRNND_FAULTS` (nothing is injected when it is unset or empty):
 ///
 ///     PIXELRNND_FAULTS="renameat2:EIO:2:outbox,fsync:ENOSPC:1"
 ///
 /// Each comma-separated rule is `CALL:ERRNO:COUNT[:PATH-FRAGMENT]`: the next COUNT calls of
 /// the system call CALL (as named in errors: `write`, `fsync`, `rename`, `renameat2`,
-/// `open`, `mkdir`…) whose path contains PATH-FRAGMENT fail with ERRNO (`EIO`, `ENOSPC`,
-/// `EROFS`, `ENOENT`, `EACCES` or a number) instead of running. COUNT `*` fails every call.
-/// Every failure goes through `Syscall`, so the daemon sees exactly what a real failure
-/// of that call would give it.
-enum FaultInjection {
+/// `open`, `mkdir`…; see ``calls``) whose path contains PATH-FRAGMENT fail with ERRNO
+/// (`EIO`, `ENOSPC`, `EROFS`, `ENOENT`, `EACCES`, `EDQUOT`, `ENOSYS`, `EINVAL` or a
+/// number) instead of running. COUNT `*` fails every call. Every failure goes through
+/// `Syscall`, so the daemon sees exactly what a real failure of that call would give it,
+/// and each one is logged (`msg="injected fault" call=… errno=… path=…`) so that a test
+/// can tell that its fault fired. A rule that does not parse is an error at start.
+public enum FaultInjection {
     struct Rule {
         var call: String
+        /// The errno as the rule spelled it, for the log.
+        var errnoName: String
         var errno: Errno
         var remaining: Int?  // nil = forever
         var fragment: String
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var rules: [Rule] = parse(ProcessInfo.processInfo.environment["PIXELRNND_FAULTS"] ?? "")
+    /// The calls that go through `Syscall` and can therefore be made to fail.
+    static let calls: Set<String> = [
+        "open", "read", "write", "fsync", "lstat", "fstat", "rename", "renameat2", "mkdir", "unlink", "rmdir",
+        "statvfs", "flock", "socket", "sendto",
+    ]
 
-    static func parse(_ text: String) -> [Rule] {
-        let names: [String: Errno] = [
-            "EIO": .ioError, "ENOSPC": .noSpace, "EROFS": .readOnlyFileSystem, "ENOENT": .noSuchFileOrDirectory,
-            "EACCES": .permissionDenied, "EDQUOT": .diskQuotaExceeded,
-        ]
-        return text.split(separator: ",").compactMap { item in
+    static let errnoNames: [String: Errno] = [
+        "EIO": .ioError, "ENOSPC": .noSpace, "EROFS": .readOnlyFileSystem, "ENOENT": .noSuchFileOrDirectory,
+        "EACCES": .permissionDenied, "EDQUOT": .diskQuotaExceeded, "ENOSYS": .noFunction, "EINVAL": .invalidArgument,
+    ]
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var rules: [Rule] = []
+    nonisolated(unsafe) private static var logger: Logger?
+
+    /// Reads `PIXELRNND_FAULTS` and arms its rules; call once at start, after logging is set up.
+    /// - Parameter logger: where each injected failure is logged.
+    /// - Throws: ``SpoolError/configuration(_:)`` naming the first rule that does not parse.
+    public static func configureFromEnvironment(logger: Logger) throws {
+        let text = ProcessInfo.processInfo.environment["PIXELRNND_FAULTS"] ?? ""
+        let parsed = try parse(text)
+        lock.withLock {
+            rules = parsed
+            self.logger = logger
+        }
+        if !parsed.isEmpty {
+            logger.warning("fault injection enabled", metadata: ["rules": "\(text)"])
+        }
+    }
+
+    /// The rules of a `PIXELRNND_FAULTS` value; empty text gives none.
+    /// - Throws: ``SpoolError/configuration(_:)`` naming the first rule that does not parse.
+    static func parse(_ text: String) throws -> [Rule] {
+        guard !text.isEmpty else { return [] }
+        return try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { index, item in
+            func bad(_ why: String) -> SpoolError {
+                .configuration(
+                    "PIXELRNND_FAULTS rule \(index + 1) '\(item)': \(why); a rule is CALL:ERRNO:COUNT[:PATH-FRAGMENT]")
+            }
             let parts = item.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 3, !parts[0].isEmpty else { return nil }
-            guard let code = names[parts[1]] ?? Int32(parts[1]).map({ Errno(rawValue: $0) }) else { return nil }
-            let remaining: Int? = parts[2] == "*" ? nil : Int(parts[2])
-            guard parts[2] == "*" || remaining != nil else { return nil }
-            return Rule(call: parts[0], errno: code, remaining: remaining, fragment: parts.count > 3 ? parts[3] : "")
+            guard parts.count >= 3 else { throw bad("it has \(parts.count) of the 3 required fields") }
+            guard calls.contains(parts[0]) else {
+                throw bad("'\(parts[0])' is not a call that can fail here (\(calls.sorted().joined(separator: ", ")))")
+            }
+            let number = Int32(parts[1]).flatMap { $0 > 0 ? Errno(rawValue: $0) : nil }
+            guard let code = errnoNames[parts[1]] ?? number else {
+                let names = errnoNames.keys.sorted().joined(separator: ", ")
+                throw bad("'\(parts[1])' is not an errno (\(names) or a positive number)")
+            }
+            let remaining: Int?
+            if parts[2] == "*" {
+                remaining = nil
+            } else if let count = Int(parts[2]), count > 0 {
+                remaining = count
+            } else {
+                throw bad("the count '\(parts[2])' is neither a positive integer nor *")
+            }
+            return Rule(call: parts[0], errnoName: parts[1], errno: code, remaining: remaining,
+                        fragment: parts.count > 3 ? parts[3] : "")
         }
     }
 
     /// The injected error for this call, if a rule matches (and uses up one of its count).
     static func failure(call: String, path: FilePath) -> Errno? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !rules.isEmpty else { return nil }
-        let text = path.string
-        for i in rules.indices where rules[i].call == call && (rules[i].fragment.isEmpty || text.contains(rules[i].fragment)) {
-            if let left = rules[i].remaining {
-                guard left > 0 else { continue }
-                rules[i].remaining = left - 1
+        let fired: (rule: Rule, logger: Logger?)? = lock.withLock {
+            guard !rules.isEmpty else { return nil }
+            let text = path.string
+            for i in rules.indices
+            where rules[i].call == call && (rules[i].fragment.isEmpty || text.contains(rules[i].fragment)) {
+                if let left = rules[i].remaining {
+                    guard left > 0 else { continue }
+                    rules[i].remaining = left - 1
+                }
+                return (rules[i], logger)
             }
-            return rules[i].errno
+            return nil
         }
-        return nil
+        guard let fired else { return nil }
+        fired.logger?.warning("injected fault", metadata: [
+            "call": "\(call)", "errno": "\(fired.rule.errnoName)", "path": "\(path.string)",
+        ])
+        return fired.rule.errno
     }
 }

@@ -21,10 +21,47 @@ public struct JobInputs: Sendable {
     }
 }
 
+/// One field of a processor's identity: text, or a number that the status file and
+/// `error.json` show as a JSON number.
+public enum IdentityValue: Sendable, Equatable, CustomStringConvertible {
+    case text(String)
+    case integer(Int)
+    case number(Double)
+
+    /// The value as `JSONSerialization` takes it.
+    var jsonValue: Any {
+        switch self {
+        case let .text(text): text
+        case let .integer(value): value
+        case let .number(value): value
+        }
+    }
+
+    /// The value as the log shows it.
+    public var description: String {
+        switch self {
+        case let .text(text): text
+        case let .integer(value): String(value)
+        case let .number(value): String(value)
+        }
+    }
+}
+
+extension [String: IdentityValue] {
+    /// The identity as a JSON object.
+    var jsonObject: [String: Any] { mapValues(\.jsonValue) }
+
+    /// The identity as flat log fields, each key prefixed with `model_`
+    /// (`model_name=tiny model_channels=1 …`).
+    var logMetadata: Logger.Metadata {
+        Logger.Metadata(uniqueKeysWithValues: map { ("model_\($0.key)", .string($0.value.description)) })
+    }
+}
+
 /// What turns one job's inputs into its outputs. The daemon knows nothing else about models.
 public protocol JobProcessor: Sendable {
     /// What the status file shows as the model identity (name, sha256, architecture...).
-    var identity: [String: String] { get }
+    var identity: [String: IdentityValue] { get }
     /// Processes one claimed job, writing every output file into `outputDirectory` (which
     /// exists and is empty). The daemon fsyncs the whole folder before publishing it, so
     /// outputs need not be fsynced here; it may be called on several threads at once.

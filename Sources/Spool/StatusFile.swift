@@ -13,7 +13,7 @@ struct StatusSnapshot {
     var state: DaemonState
     var startedAt: Date
     var updatedAt: Date
-    var model: [String: String]
+    var model: [String: IdentityValue]
     var waiting: Int
     var queued: Int
     var inFlight: Int
@@ -40,13 +40,14 @@ struct StatusSnapshot {
             "started_at": Self.iso(startedAt),
             "updated_at": Self.iso(updatedAt),
             "uptime_seconds": updatedAt.timeIntervalSince(startedAt),
-            "model": model,
+            "model": model.jsonObject,
             "jobs": ["waiting": waiting, "queued": queued, "in_flight": inFlight, "done": done, "failed": failed],
             "latency_seconds": ["p50": latencyP50.map { $0 as Any } ?? NSNull(), "p95": latencyP95.map { $0 as Any } ?? NSNull()],
             "throughput_jobs_per_second": throughput,
             "last_error": lastError.map { ["message": $0, "at": lastErrorAt.map(Self.iso) ?? ""] as Any } ?? NSNull(),
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return [UInt8](data) + [10]
     }
 

@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
+import Synchronization
 import SystemPackage
 
 /// The one way this module makes system calls: `EINTR` is retried, and a failure becomes
@@ -214,25 +216,44 @@ enum FS {
         return unsafeBitCast(symbol, to: RenameAt2.self)
     }()
 
+    /// Whether the warning about the non-atomic fallback has been logged (it is logged once).
+    private static let fallbackWarned = Mutex(false)
+
     /// `renameat2(…, RENAME_NOREPLACE)`: renames only if `destination` does not exist.
+    ///
+    /// Where that cannot be done — a C library without `renameat2`, a kernel without it
+    /// (`ENOSYS`), a file system without `RENAME_NOREPLACE` (`EINVAL`) — it falls back to a
+    /// check-then-rename, which is not atomic against another writer of the same name, and
+    /// logs a warning with the reason the first time.
     /// - Returns: `false` when `destination` exists (`EEXIST`); nothing was changed then.
     static func renameNoReplace(_ source: FilePath, to destination: FilePath) throws -> Bool {
-        guard let renameat2 = renameat2Function else {
-            // Very old C library: fall back to a check-then-rename (not atomic against other writers).
-            if try metadata(destination) != nil { return false }
-            try rename(source, to: destination)
-            return true
-        }
-        do {
-            try Syscall.libc("renameat2", source) {
-                source.withPlatformString { s in
-                    destination.withPlatformString { d in renameat2(AT_FDCWD, s, AT_FDCWD, d, 1 /* RENAME_NOREPLACE */) }
+        if let renameat2 = renameat2Function {
+            do {
+                try Syscall.libc("renameat2", source) {
+                    source.withPlatformString { s in
+                        destination.withPlatformString { d in renameat2(AT_FDCWD, s, AT_FDCWD, d, 1 /* RENAME_NOREPLACE */) }
+                    }
                 }
+                return true
+            } catch SpoolError.system(_, _, .fileExists) {
+                return false
+            } catch let SpoolError.system(_, path, code) where code == .noFunction || code == .invalidArgument {
+                warnAboutFallback(
+                    "renameat2(\(path), RENAME_NOREPLACE) failed: \(code.description) (errno \(code.rawValue))")
             }
-            return true
-        } catch SpoolError.system(_, _, .fileExists) {
-            return false
+        } else {
+            warnAboutFallback("the C library has no renameat2")
         }
+        if try metadata(destination) != nil { return false }
+        try rename(source, to: destination)
+        return true
+    }
+
+    private static func warnAboutFallback(_ reason: String) {
+        guard fallbackWarned.withLock({ warned in defer { warned = true }; return !warned }) else { return }
+        let message: Logger.Message =
+            "renaming without RENAME_NOREPLACE: a check, then rename(2), which another process writing the same name could race"
+        Logger(label: "pixelrnnd").warning(message, metadata: ["reason": "\(reason)"])
     }
 
     /// `mkdir(2)`; succeeds quietly when `allowExisting` and the folder exists.

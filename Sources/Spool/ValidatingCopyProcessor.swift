@@ -14,7 +14,7 @@ import SystemPackage
 public struct ValidatingCopyProcessor: JobProcessor {
     /// The configuration the processor was loaded with (limits, defaults, model label).
     public let configuration: DaemonConfiguration
-    public let identity: [String: String]
+    public let identity: [String: IdentityValue]
 
     /// "Loads" the processor: when a model path is configured, the file must exist and look
     /// like a safetensors file (an 8-byte little-endian header length, then a JSON object
@@ -22,7 +22,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
     /// - Throws: ``SpoolError/modelLoad(path:reason:)``.
     public init(configuration: DaemonConfiguration) throws {
         self.configuration = configuration
-        var identity = ["processor": "validate"]
+        var identity: [String: IdentityValue] = ["processor": .text("validate")]
         if let model = configuration.model {
             let bytes: [UInt8]
             do {
@@ -31,12 +31,13 @@ public struct ValidatingCopyProcessor: JobProcessor {
                 throw SpoolError.modelLoad(path: model.string, reason: "\(error)")
             }
             try Self.checkSafetensors(bytes, path: model)
-            identity["file"] = model.string
-            identity["bytes"] = String(bytes.count)
-            identity["checksum"] = String(CRC32.checksum(bytes), radix: 16)
-            identity["name"] = configuration.modelName.isEmpty ? (model.stem ?? "model") : configuration.modelName
+            identity["file"] = .text(model.string)
+            identity["bytes"] = .integer(bytes.count)
+            identity["checksum"] = .text(String(CRC32.checksum(bytes), radix: 16))
+            let name = configuration.modelName.isEmpty ? (model.stem ?? "model") : configuration.modelName
+            identity["name"] = .text(name)
         } else {
-            identity["name"] = configuration.modelName.isEmpty ? "none" : configuration.modelName
+            identity["name"] = .text(configuration.modelName.isEmpty ? "none" : configuration.modelName)
         }
         self.identity = identity
     }
@@ -63,7 +64,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
         try checkLimits(header, what: "image")
         var report: [String: Any] = [
             "processor": "validate",
-            "model": identity,
+            "model": identity.jsonObject,
             "name": job.name,
             "image": describe(header, file: job.image),
         ]
@@ -93,7 +94,8 @@ public struct ValidatingCopyProcessor: JobProcessor {
         try FS.writeNewFile(outputDirectory.appending(outputName), image, sync: false)
         report["outputs"] = [outputName, "report.json"]
         report["seconds"] = Date().timeIntervalSince(started)
-        let json = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(
+            withJSONObject: report, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try FS.writeNewFile(outputDirectory.appending("report.json"), [UInt8](json) + [10], sync: false)
         logger.debug("validated", metadata: ["width": "\(header.width)", "height": "\(header.height)", "format": "\(header.format.rawValue)"])
     }

@@ -6,6 +6,13 @@ import PixelRNN
 
 /// `pixelrnn train`: trains a model with a live progress line, periodic checkpoints,
 /// `--resume`, and a loss-curve plot; Ctrl-C saves a checkpoint and stops.
+///
+/// Output failures are never skipped: when a checkpoint, the best model or a line of
+/// `loss.csv` cannot be written (disk full, permissions…), the error is printed, training
+/// stops at the next step, the final checkpoint and model are still attempted (saving
+/// what can be saved), and the command exits non-zero naming every file that could not be
+/// written. Only `loss.png`, a picture redrawn from `loss.csv` at every checkpoint, is a
+/// warning when it cannot be drawn.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train a PixelRNN on Fashion-MNIST or a folder of images.")
@@ -130,24 +137,44 @@ struct TrainCommand: ParsableCommand {
         var lastLine = Date.distantPast
         var bestValidation = Double(model.metadata["validation_bpd"] ?? "") ?? .infinity
         let started = Date()
+        // Every output that could not be written, in order; the first one stops training.
+        var failures: [String] = []
+        func writeFailed(_ what: String, step: Int, _ error: any Error) {
+            let failure = "step \(step): cannot write \(what): \(error)"
+            guard !failures.contains(failure) else { return }  // the final save retrying the same step
+            failures.append(failure)
+            printError("error: \(failure)" + (failures.count == 1 ? "; stopping training" : ""))
+        }
 
         func saveCheckpoint(_ step: Int) {
             model.metadata["steps"] = String(step)
             model.metadata["wall_time_s"] = String(format: "%.0f", startWall + Date().timeIntervalSince(started))
-            do { try run.trainer.saveCheckpoint(to: checkpointPath) } catch { printError("checkpoint failed: \(error)") }
-            writeLossPlot(csvPath: csvPath, to: out + "/loss.png")
+            do {
+                try run.trainer.saveCheckpoint(to: checkpointPath)
+            } catch {
+                writeFailed("the checkpoint", step: step, error)
+            }
+            do {
+                try writeLossPlot(csvPath: csvPath, to: out + "/loss.png")
+            } catch {
+                printError("warning: cannot draw \(out)/loss.png: \(error)")
+            }
         }
 
-        run.run(shouldStop: { stop.isSet }) { p in
+        run.run(shouldStop: { stop.isSet || !failures.isEmpty }) { p in
             var line = String(format: "%d,%.5f,%.5f,", p.step, p.lossBitsPerDim, p.smoothedLossBitsPerDim)
             line += p.validationBitsPerDim.map { String(format: "%.5f", $0) } ?? ""
             line += String(format: ",%.3g,%.1f\n", p.learningRate, p.imagesPerSecond)
-            csv.write(Data(line.utf8))
+            do { try csv.write(contentsOf: Data(line.utf8)) } catch { writeFailed(csvPath, step: p.step, error) }
             if let v = p.validationBitsPerDim, v < bestValidation {
                 bestValidation = v
                 model.metadata["validation_bpd"] = String(format: "%.4f", v)
                 model.metadata["steps"] = String(p.step)
-                try? model.save(to: out + "/model.safetensors")
+                do {
+                    try model.save(to: out + "/model.safetensors")
+                } catch {
+                    writeFailed("the best model", step: p.step, error)
+                }
             }
             if p.step % checkpointEvery == 0 { saveCheckpoint(p.step) }
             let now = Date()
@@ -173,10 +200,19 @@ struct TrainCommand: ParsableCommand {
         if finalValidation < bestValidation || !fm.fileExists(atPath: out + "/model.safetensors") {
             model.metadata["validation_bpd"] = String(format: "%.4f", finalValidation)
             model.metadata["steps"] = String(step)
-            try model.save(to: out + "/model.safetensors")
+            do {
+                try model.save(to: out + "/model.safetensors")
+            } catch {
+                writeFailed("the final model", step: step, error)
+            }
         }
-        printError(String(format: "stopped at step %d%@; validation %.4f bits/dim; wrote %@/model.safetensors",
-                          step, stop.isSet ? " (interrupted)" : "", finalValidation, out))
+        let why = !failures.isEmpty ? " (an output could not be written)" : stop.isSet ? " (interrupted)" : ""
+        printError(String(format: "stopped at step %d%@; validation %.4f bits/dim", step, why, finalValidation))
+        guard failures.isEmpty else {
+            throw DataSourceError(
+                "training stopped because outputs could not be written:\n  " + failures.joined(separator: "\n  "))
+        }
+        printError("wrote \(out)/model.safetensors")
     }
 }
 
@@ -203,8 +239,9 @@ func installInterruptHandler(_ flag: StopFlag) -> any DispatchSourceSignal {
 }
 
 /// Renders loss.csv as a line chart (training loss, its average, validation points).
-func writeLossPlot(csvPath: String, to path: String) {
-    guard let text = try? String(contentsOfFile: csvPath, encoding: .utf8) else { return }
+/// - Throws: when loss.csv cannot be read or the picture cannot be written.
+func writeLossPlot(csvPath: String, to path: String) throws {
+    let text = try String(contentsOfFile: csvPath, encoding: .utf8)
     var train: [Point2D] = [], smooth: [Point2D] = [], validation: [Point2D] = []
     for line in text.split(separator: "\n").dropFirst() {
         let f = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -222,5 +259,5 @@ func writeLossPlot(csvPath: String, to path: String) {
         ])
     if let lo = (smooth + validation).map(\.y).min() { chart.yRange = (lo - 0.05)...(min(8, lo + 1.5)) }
     let image = chart.render(width: 900, height: 520)
-    try? image.writePNG(to: path)
+    try image.writePNG(to: path)
 }

@@ -54,6 +54,7 @@ struct Entrypoint: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "pixelrnnd")
+        try FaultInjection.configureFromEnvironment(logger: logger)
         var overrides: [(String, String)] = []
         if let spool { overrides.append(("spool", spool)) }
         if let state { overrides.append(("state", state)) }

@@ -93,6 +93,30 @@ struct CLITests {
         #expect(preview.width > 5 * 4 * input.width && preview.height > 4 * input.height && preview.channels == 3)
     }
 
+    @Test func aCheckpointThatCannotBeWrittenStopsTrainingWithAnError() throws {
+        let dir = try TemporaryDirectory()
+        let images = dir.url.appendingPathComponent("images")
+        try Self.writeImageFolder(images)
+        // A non-empty folder where the checkpoint goes: renaming the new file over it fails.
+        let blocker = dir.url.appendingPathComponent("run/checkpoint.safetensors")
+        try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: true)
+        try Data([1]).write(to: blocker.appendingPathComponent("keep"))
+        let result = try Self.run(
+            ["train", "--data", images.path, "--size", "8", "--hidden", "6", "--blocks", "1", "--batch", "4",
+             "--hold-out", "8", "--validate-every", "10", "--checkpoint-every", "10", "--workers", "2", "--out", "run",
+             "--steps", "40", "--warmup", "5"], in: dir.url)
+        #expect(result.status != 0, "\(result.err)")
+        #expect(result.err.contains("error: step 10: cannot write the checkpoint: run/checkpoint.safetensors: rename failed"),
+                "\(result.err)")
+        // Training stopped at the failure, and what could be saved was saved.
+        #expect(result.err.contains("stopped at step 10 (an output could not be written)"), "\(result.err)")
+        #expect(result.err.contains("training stopped because outputs could not be written"), "\(result.err)")
+        let run = dir.url.appendingPathComponent("run")
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("model.safetensors").path))
+        let csv = try String(contentsOf: run.appendingPathComponent("loss.csv"), encoding: .utf8)
+        #expect(csv.split(separator: "\n").last?.hasPrefix("10,") == true, "\(csv)")
+    }
+
     @Test func badArgumentsAndFilesGiveClearErrors() throws {
         let dir = try TemporaryDirectory()
         let missing = try Self.run(["eval", "--model", "nope.safetensors"], in: dir.url)

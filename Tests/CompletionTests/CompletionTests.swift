@@ -369,19 +369,6 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
         #expect(decoded == report)
     }
 
-    /// Per-job options decode from partial JSON with defaults for missing keys.
-    @Test func optionsDecodeWithDefaults() throws {
-        let options = try JSONDecoder().decode(CompletionOptions.self, from: Data(#"{"samples": 4, "temperature": 0.5}"#.utf8))
-        #expect(options == CompletionOptions(samples: 4, seed: 0, temperature: 0.5))
-        let empty = try JSONDecoder().decode(CompletionOptions.self, from: Data("{}".utf8))
-        #expect(empty == CompletionOptions())
-        #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(CompletionOptions.self, from: Data(#"{"seed": "x"}"#.utf8))
-        }
-        let bad = try JSONDecoder().decode(CompletionOptions.self, from: Data(#"{"samples": 0}"#.utf8))
-        #expect(throws: CompletionError.invalidOption(name: "samples", reason: "must be in 1...1024, not 0")) { try bad.validate() }
-    }
-
     /// Percentiles interpolate linearly; outside [p01, p99] is out of distribution.
     @Test(arguments: [
         (2.0, 1.0, true, "unusually_likely"), (3.0, 1.0, false, "typical"), (4.0, 25.5, false, "typical"),

@@ -1,6 +1,9 @@
 import Testing
 @testable import PixelRNN
 
+/// SHA-256 against the FIPS 180-2 example vectors (appendix B: "abc", the 448-bit
+/// two-block message, one million 'a') and the empty message, plus messages around the
+/// padding boundaries checked against coreutils' `sha256sum`.
 @Suite("SHA-256")
 struct SafetensorsSHA256Tests {
     @Test(arguments: [
@@ -20,6 +23,28 @@ struct SafetensorsSHA256Tests {
         let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
         for _ in 0..<1000 { hasher.update(chunk) }
         #expect(SHA256.hex(hasher.finalize()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// n times 'a' for lengths where the padding changes shape: 55 bytes is the longest
+    /// message whose length fits in the same block, 56 and 63 push the length into a
+    /// second block, 64 is exactly one block, 65 and 119/120 straddle two. The digests
+    /// are from `head -c N /dev/zero | tr '\0' a | sha256sum`.
+    @Test(arguments: [
+        (55, "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"),
+        (56, "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a"),
+        (63, "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"),
+        (64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"),
+        (65, "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0"),
+        (119, "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb"),
+        (120, "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c"),
+    ])
+    func blockBoundaries(length: Int, digest: String) {
+        let message = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+        #expect(SHA256.hex(SHA256.hash(message)) == digest)
+        // Fed one byte at a time, the pending block fills and empties at every boundary.
+        var hasher = SHA256()
+        for byte in message { hasher.update(CollectionOfOne(byte)) }
+        #expect(SHA256.hex(hasher.finalize()) == digest)
     }
 
     @Test func incrementalEqualsOneShot() {

@@ -212,6 +212,20 @@ struct SafetensorsTests {
             == .duplicateTensorName(path: p, name: "__metadata__"))
     }
 
+    /// Why the header has its own parser (Checkpoint/JSON.swift): Foundation keeps one
+    /// of two equal keys without a word, so it could not refuse the duplicates above.
+    /// When this fails, Foundation has learnt to report them and the parser can go.
+    @Test func foundationHidesDuplicateKeys() throws {
+        let text = Data(#"{"a":1,"a":2}"#.utf8)
+        let object = try #require(try JSONSerialization.jsonObject(with: text) as? [String: Int])
+        #expect(object.count == 1)
+        guard case .object(let members) = try JSONParser.parse(Array(text)) else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(members.map(\.key) == ["a", "a"])
+    }
+
     @Test func errorsNameTheFileAndTheProblem() {
         let error = CheckpointError.sizeMismatch(path: "/m/x.safetensors", tensor: "head.weight", shape: [3, 8], byteCount: 90)
         #expect(error.description == "/m/x.safetensors: tensor \"head.weight\": data spans 90 bytes but shape [3, 8] needs 96")

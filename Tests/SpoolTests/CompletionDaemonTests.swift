@@ -92,6 +92,36 @@ struct CompletionDaemonTests {
         #expect(preview.width > 100)
     }
 
+    @Test func statusShowsTheModelWithNumbersAsNumbersAndPlainPaths() throws {
+        let h = try DaemonHarness()
+        h.processor = "pixelrnn"
+        let modelURL = h.root.appendingPathComponent("tiny.safetensors")
+        try Self.writeModel(to: modelURL)
+        try h.writeConfig(["model": modelURL.path])
+        try h.start()
+        defer { h.stop() }
+        let model = try #require(try h.status()["model"] as? [String: Any])
+        #expect(model["name"] as? String == "tiny")
+        #expect(model["file"] as? String == modelURL.path)
+        #expect(model["architecture"] as? String == "row")
+        #expect((model["sha256"] as? String)?.count == 64)
+        // JSONSerialization reads 1 and 8.0 as NSNumber; a string would not cast.
+        #expect(model["channels"] as? Int == 1)
+        #expect(model["hidden"] as? Int == 6)
+        #expect(model["blocks"] as? Int == 1)
+        #expect(model["test_bpd"] as? Double == 8.0)
+        #expect(Set(model.filter { $0.value is String }.keys) == ["name", "file", "architecture", "sha256"])
+        let text = try String(contentsOf: h.state.appendingPathComponent("status.json"), encoding: .utf8)
+        #expect(!text.contains("\\/"), "escaped slashes in status.json")
+        #expect(text.contains("\"channels\" : 1"), "\(text)")
+        // The log shows the model as flat key=value fields, not a dictionary.
+        let loaded = try #require(h.log.split(separator: "\n").first { $0.contains("msg=\"model loaded\"") })
+        #expect(loaded.contains(" model_name=tiny"), "\(loaded)")
+        #expect(loaded.contains(" model_channels=1"), "\(loaded)")
+        #expect(loaded.contains(" model_file=\(modelURL.path)"), "\(loaded)")
+        #expect(!loaded.contains("["), "\(loaded)")
+    }
+
     @Test func badInputsFailClearlyWithTheModelProcessor() throws {
         let h = try DaemonHarness()
         h.processor = "pixelrnn"

@@ -8,13 +8,27 @@ import Glibc
 
 /// Faults injected into the daemon's file layer (`PIXELRNND_FAULTS`): each leaves the job
 /// safe in work/ (retried, with bounded attempts) or in failed/ with its inputs, the
-/// status file reports the error, and nothing is lost.
+/// status file reports the error, and nothing is lost. Every test checks from the log
+/// that its fault really fired (the daemon logs `msg="injected fault" call=… errno=…`
+/// for each one), so that none passes by never meeting its fault.
 @Suite(.serialized)
 struct FaultInjectionTests {
     static let rgba = TestImages.png(width: 6, height: 5, colourType: 6)
 
     func lastError(_ h: DaemonHarness) -> String {
         (((try? h.status())?["last_error"] as? [String: Any])?["message"] as? String) ?? ""
+    }
+
+    /// The log lines of injected faults of `call` failing with `errno`.
+    func injected(_ h: DaemonHarness, call: String, errno: String) -> [Substring] {
+        h.log.split(separator: "\n").filter {
+            $0.contains("msg=\"injected fault\"") && $0.contains(" call=\(call) ") && $0.contains(" errno=\(errno) ")
+        }
+    }
+
+    func errorDocument(_ h: DaemonHarness, _ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: h.failed.appendingPathComponent(name).appendingPathComponent("error.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
     @Test func publishingRenameFailsTwiceThenTheJobIsPublished() throws {
@@ -24,11 +38,16 @@ struct FaultInjectionTests {
         defer { h.stop() }
         try h.drop("flaky.png", Self.rgba)
         try h.eventually(30, "published after retries") { h.names(h.outbox) == ["flaky"] }
+        // Exactly the two injected failures, each followed by a retry.
+        let faults = injected(h, call: "renameat2", errno: "EIO")
+        #expect(faults.count == 2, "\(h.log)")
+        #expect(faults.allSatisfy { $0.contains("outbox") })
+        #expect(h.log.split(separator: "\n").filter { $0.contains("transient failure") }.count == 2)
         #expect(h.names(h.failed).isEmpty)
-        #expect(lastError(h).contains("Input/output error") || lastError(h).contains("EIO") || lastError(h).contains("errno 5"),
-                "\(lastError(h))")
-        #expect(h.log.contains("transient failure"))
+        #expect(lastError(h).contains("Input/output error"), "\(lastError(h))")
+        #expect(h.names(h.outbox.appendingPathComponent("flaky")) == ["completed.png", "flaky.png", "report.json"])
         try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
+        try h.eventually(10, "status counts") { h.jobs()["done"] == 1 && h.jobs()["failed"] == 0 }
     }
 
     @Test func diskFullOnEveryFsyncKeepsTheJobInWorkUntilTheDiskRecovers() throws {
@@ -40,6 +59,7 @@ struct FaultInjectionTests {
         // Retried up to max_attempts; neither outbox nor failed can be written, so the job
         // and its input stay in work/.
         try h.eventually(40, "given up for this run") { h.log.contains("cannot publish failure") }
+        #expect(injected(h, call: "fsync", errno: "ENOSPC").count >= 4, "3 publications and the failure's")
         #expect(h.names(h.outbox).isEmpty)
         #expect(h.names(h.failed).isEmpty)
         let tokens = h.names(h.work)
@@ -48,16 +68,16 @@ struct FaultInjectionTests {
         h.stop()
         // The disk recovers: at the next start the job ends in failed/ (attempts used up),
         // with its input and the reason; nothing is lost or duplicated.
+        let firstRun = h.log.count
         h.environment["PIXELRNND_FAULTS"] = nil
         try h.start()
         defer { h.stop() }
-        do {
-            try h.eventually(30, "job settled") { h.names(h.failed) == ["full"] }
-        } catch {
-            try? h.log.write(toFile: "/tmp/ft-log.txt", atomically: true, encoding: .utf8)
-            throw error
-        }
-        #expect(h.names(h.failed.appendingPathComponent("full")).contains("full.png"))
+        try h.eventually(30, "job settled") { h.names(h.failed) == ["full"] }
+        #expect(!h.log.dropFirst(firstRun).contains("injected fault"))
+        #expect(h.names(h.failed.appendingPathComponent("full")) == ["error.json", "full.png"])
+        let error = try errorDocument(h, "full")
+        #expect(error["stage"] as? String == "claim")
+        #expect((error["reason"] as? String ?? "").contains("started 3 times"), "\(error)")
         #expect(h.names(h.outbox).isEmpty)
         try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
     }
@@ -69,10 +89,15 @@ struct FaultInjectionTests {
         defer { h.stop() }
         try h.drop("readonly.png", Self.rgba)
         try h.eventually(40, "failed after bounded attempts") { h.names(h.failed) == ["readonly"] }
-        let reason = try h.errorReason("readonly")
+        // One refused mkdir per attempt, and no more attempts than max_attempts.
+        #expect(injected(h, call: "mkdir", errno: "EROFS").count == 3, "\(h.log)")
+        let error = try errorDocument(h, "readonly")
+        let reason = error["reason"] as? String ?? ""
+        #expect(error["stage"] as? String == "output")
+        #expect(error["attempts"] as? Int == 3)
         #expect(reason.contains("gave up after 3 attempts"), "\(reason)")
         #expect(reason.contains("Read-only file system"), "\(reason)")
-        #expect(h.names(h.failed.appendingPathComponent("readonly")).contains("readonly.png"))
+        #expect(h.names(h.failed.appendingPathComponent("readonly")) == ["error.json", "readonly.png"])
         #expect(h.names(h.outbox).isEmpty)
     }
 
@@ -85,7 +110,46 @@ struct FaultInjectionTests {
         // The claim's rename finds nothing (as if another daemon took the file): the job is
         // left alone, not failed; the file is really still there, so a later scan takes it.
         try h.eventually(30, "published by a later scan") { h.names(h.outbox) == ["vanishing"] }
+        let faults = injected(h, call: "rename", errno: "ENOENT")
+        #expect(faults.count == 1, "\(h.log)")
+        #expect(faults.first?.contains("inbox/vanishing.png") == true)
+        #expect(!h.log.contains("claim failed"))
         #expect(h.names(h.failed).isEmpty)
         #expect(h.names(h.inbox).isEmpty)
+    }
+
+    @Test func withoutRenameNoReplaceTheDaemonWarnsOnceAndStillNeverOverwrites() throws {
+        let h = try DaemonHarness()
+        h.environment["PIXELRNND_FAULTS"] = "renameat2:ENOSYS:*"
+        try h.start()
+        defer { h.stop() }
+        try h.drop("same.png", Self.rgba)
+        try h.eventually(30, "first result") { h.names(h.outbox) == ["same"] }
+        try h.drop("same.png", Self.rgba)
+        try h.eventually(30, "second result beside the first") { h.names(h.outbox) == ["same", "same-1"] }
+        // One publication, then two for the second job: the name taken, then the suffix.
+        #expect(injected(h, call: "renameat2", errno: "ENOSYS").count == 3, "\(h.log)")
+        let warnings = h.log.split(separator: "\n").filter { $0.contains("renaming without RENAME_NOREPLACE") }
+        #expect(warnings.count == 1, "\(h.log)")
+        #expect(warnings.first?.contains("level=warning") == true)
+        #expect(warnings.first?.contains("errno 38") == true, "the reason names ENOSYS")
+        #expect(h.names(h.failed).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("fsync:ENOSPC", "3 required fields"),
+        ("fsnyc:ENOSPC:1", "'fsnyc' is not a call"),
+        ("fsync:ENOSPACE:1", "'ENOSPACE' is not an errno"),
+        ("fsync:ENOSPC:-1", "count '-1'"),
+        ("fsync:ENOSPC:1,", "rule 2 ''"),
+    ])
+    func aMalformedRuleStopsTheDaemonAtStart(rules: String, phrase: String) throws {
+        let h = try DaemonHarness()
+        h.environment["PIXELRNND_FAULTS"] = rules
+        try h.start(waitForReady: false)
+        #expect(try h.waitForExit(timeout: 20) != 0)
+        #expect(h.log.contains("PIXELRNND_FAULTS"), "\(h.log)")
+        #expect(h.log.contains(phrase), "\(h.log)")
+        #expect(!FileManager.default.fileExists(atPath: h.state.appendingPathComponent("status.json").path))
     }
 }

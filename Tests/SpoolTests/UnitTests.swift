@@ -4,6 +4,10 @@ import SystemPackage
 
 @testable import Spool
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// In-process tests of the parts that need no running daemon.
 struct ImageHeaderTests {
     @Test(arguments: [(UInt8(0), false), (2, false), (4, true), (6, true)])
@@ -74,6 +78,24 @@ struct NameTests {
     @Test func outputNamesAreSafe() {
         #expect(SpoolNames.outputName(for: "a\nb\u{7}c") == "a_b_c")
         #expect(SpoolNames.outputName(for: String(repeating: "é", count: 300)).utf8.count <= 200)
+    }
+}
+
+struct FaultRuleTests {
+    @Test func wellFormedRulesParse() throws {
+        let rules = try FaultInjection.parse("renameat2:EIO:2:outbox,fsync:ENOSPC:*:/spool/,open:13:1")
+        #expect(rules.map(\.call) == ["renameat2", "fsync", "open"])
+        #expect(rules.map(\.errnoName) == ["EIO", "ENOSPC", "13"])
+        #expect(rules.map(\.errno.rawValue) == [EIO, ENOSPC, EACCES])
+        #expect(rules.map(\.remaining) == [2, nil, 1])
+        #expect(rules.map(\.fragment) == ["outbox", "/spool/", ""])
+        #expect(try FaultInjection.parse("").isEmpty)
+    }
+
+    @Test(arguments: ["fsync", "fsync:ENOSPC", "fsnyc:ENOSPC:1", "fsync:ENOSPACE:1", "fsync:0:1", "fsync:EIO:0",
+                      "fsync:EIO:x", "fsync:EIO:1,,open:EIO:1", ","])
+    func malformedRulesAreErrors(text: String) {
+        #expect(throws: SpoolError.self) { try FaultInjection.parse(text) }
     }
 }
 

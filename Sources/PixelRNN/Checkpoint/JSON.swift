@@ -1,8 +1,19 @@
 // A small, strict JSON reader and string writer for safetensors headers.
 //
-// Foundation's JSONSerialization silently keeps the last of two equal keys; a
-// checkpoint with a duplicated tensor name must be refused, so objects here keep
-// every member in order. Numbers keep their text, so 64-bit offsets are exact.
+// Why not Foundation: measured with Swift 6.3.1's Foundation on Linux,
+//
+//   - JSONSerialization.jsonObject(with: {"a":1,"a":2}) returns ["a": 2] without
+//     an error, and JSONDecoder's keyed container lists "a" once in `allKeys`;
+//     neither can tell that a key was repeated. A header that names a tensor, a
+//     metadata key or an entry's field twice must be refused
+//     (`CheckpointError.duplicateTensorName`, `.malformedEntry`), so objects here
+//     keep every member in order;
+//   - JSONDecoder decodes 1.0 and 1e2 into integer types, where shapes and offsets
+//     must be integer literals; numbers here keep their text, so 64-bit offsets are
+//     exact and anything but digits is refused;
+//   - both allow 512 levels of nesting; a header needs 3, and this parser stops at 64.
+//
+// SafetensorsTests.foundationHidesDuplicateKeys keeps the first point checked.
 
 /// A parsed JSON value.
 enum JSONValue: Equatable, Sendable {

@@ -1,9 +1,9 @@
 // Reading one image file for the folder loader.
 //
 // `decodeImageFile` is the only place where the data layer turns a file into an
-// `Image`. It reads binary PGM/PPM (Netpbm P5/P6) itself; PNG and JPEG go to the
-// Imaging module's decoder once it provides one (`Image.decode(contentsOf:limits:)`),
-// and until then are reported as unreadable, which the folder loader counts and skips.
+// `Image`. It reads binary PGM/PPM (Netpbm P5/P6) itself; PNG and JPEG are decoded by
+// the Imaging module (`Image.decode(contentsOf:limits:)`, libpng and libjpeg). A file
+// that fails to decode is reported as unreadable, which the folder loader counts and skips.
 
 import Imaging
 

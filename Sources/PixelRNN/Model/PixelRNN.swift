@@ -144,12 +144,6 @@ public final class PixelRNN: @unchecked Sendable {
         }
         parameters.applyMask(to: v)
     }
-
-    /// A deterministic copy of the weights of `other` (same configuration required).
-    func copyWeights(from other: PixelRNN) {
-        precondition(other.configuration == configuration)
-        parameters.values.update(from: other.parameters.values, count: parameters.count)
-    }
 }
 
 /// One Row LSTM residual block's parameters.
