@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Spool",
             dependencies: [
-                "CInotify", "Imaging", "PixelRNN", "Completion",
+                "CInotify", "Imaging", "Completion",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

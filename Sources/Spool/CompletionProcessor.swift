@@ -2,7 +2,6 @@ import Completion
 import Foundation
 import Imaging
 import Logging
-import PixelRNN
 import SystemPackage
 
 /// The production job processor: fills a job's occluded pixels with the PixelRNN and
@@ -14,47 +13,46 @@ import SystemPackage
 /// the image's alpha channel.
 public struct CompletionJobProcessor: JobProcessor {
     public let configuration: DaemonConfiguration
-    public let identity: [String: IdentityValue]
-    let completer: Completer
+    /// The first model's identity (what a single-model status shows as `model`).
+    public var identity: [String: IdentityValue] { modelIdentities[0] }
+    /// Every model served, in configuration order.
+    public let modelIdentities: [[String: IdentityValue]]
+    let catalog: ModelCatalog
 
-    /// Loads the configured model (or the embedded default).
-    /// - Throws: ``SpoolError/modelLoad(path:reason:)`` when the file is missing or not a usable model.
+    /// Loads the configured models (`model`, then the `model.NAME` lines), or the
+    /// embedded ones when none is configured. Each file is read once.
+    /// - Throws: ``SpoolError/modelLoad(path:reason:)`` when a file is missing or not a usable model.
     public init(configuration: DaemonConfiguration) throws {
         self.configuration = configuration
-        let path: String
-        do {
-            path = try configuration.model?.string ?? DefaultModel.path()
-        } catch {
-            throw SpoolError.modelLoad(path: DefaultModel.fileName, reason: "\(error)")
+        var entries: [(name: String?, path: String)] = []
+        if let model = configuration.model {
+            entries.append((configuration.modelName.isEmpty ? nil : configuration.modelName, model.string))
         }
-        let model: PixelRNN
-        let sha: String
+        entries += configuration.namedModels.map { ($0.name, $0.path.string) }
         do {
-            model = try PixelRNN(contentsOf: path)
-            sha = try SafetensorsFile.sha256(ofFileAt: path)
-        } catch let error as ModelError {
-            throw SpoolError.modelLoad(path: path, reason: error.description)
+            if entries.isEmpty { entries = try ModelCatalog.embeddedEntries() }
+            catalog = try ModelCatalog.load(entries)
         } catch {
-            throw SpoolError.modelLoad(path: path, reason: "\(error)")
+            throw SpoolError.modelLoad(path: error.path, reason: error.reason)
         }
-        let name = configuration.modelName.isEmpty
-            ? (model.metadata["name"] ?? FilePath(path).stem ?? "model") : configuration.modelName
-        completer = Completer(model: model, identity: ModelIdentity(model: model, weightsSHA256: sha, name: name))
-        let cfg = model.configuration
-        var identity: [String: IdentityValue] = [
-            "name": .text(name),
-            "file": .text(path),
-            "sha256": .text(sha),
-            "architecture": .text(cfg.architecture.rawValue),
-            "channels": .integer(cfg.channels),
-            "hidden": .integer(cfg.hidden),
-            "blocks": .integer(cfg.blocks),
+        modelIdentities = catalog.models.map(Self.identity(of:))
+    }
+
+    /// What the status file and `error.json` show for a model.
+    static func identity(of loaded: LoadedModel) -> [String: IdentityValue] {
+        let identity = loaded.identity
+        var fields: [String: IdentityValue] = [
+            "name": .text(loaded.name),
+            "file": .text(loaded.path),
+            "sha256": .text(loaded.sha256),
+            "architecture": .text(identity.architecture.kind),
+            "channels": .integer(identity.architecture.channels),
+            "hidden": .integer(identity.architecture.hidden),
+            "blocks": .integer(identity.architecture.blocks),
         ]
         // Only when the model file records it.
-        if let bpd = model.metadata["test_bpd"].flatMap(Double.init), bpd.isFinite {
-            identity["test_bpd"] = .number(bpd)
-        }
-        self.identity = identity
+        if let bpd = identity.testNllBitsPerDim, bpd.isFinite { fields["test_bpd"] = .number(bpd) }
+        return fields
     }
 
     /// The loader for the default `--processor pixelrnn`.
@@ -96,10 +94,13 @@ public struct CompletionJobProcessor: JobProcessor {
         let options = CompletionOptions(
             samples: jobOptions.samples, seed: jobOptions.seed ?? Self.seed(for: job.name),
             temperature: jobOptions.temperature, threads: max(1, configuration.threadsPerJob),
-            orientation: jobOptions.orientation.flatMap { Orientation(name: $0) })
+            orientation: jobOptions.orientation.flatMap { Orientation(name: $0) },
+            windowMargin: jobOptions.windowMargin, fullImageNLLMap: jobOptions.fullImageNLLMap)
         let result: CompletionResult
+        let served: LoadedModel
         do {
-            result = try completer.complete(image, mask: mask, options: options, queuedSeconds: queued)
+            served = try catalog.model(forChannels: image.channels, named: jobOptions.model)
+            result = try served.completer.complete(image, mask: mask, options: options, queuedSeconds: queued)
         } catch {
             throw SpoolError.badInput(error.description)
         }
@@ -111,7 +112,8 @@ public struct CompletionJobProcessor: JobProcessor {
         logger.info(
             "completed",
             metadata: [
-                "job": "\(job.name)", "occluded": "\(mask.occludedCount)", "samples": "\(options.samples)",
+                "job": "\(job.name)", "model": "\(served.name)", "occluded": "\(mask.occludedCount)",
+                "samples": "\(options.samples)", "orientation": "\(result.report.sampling.orientation)",
                 "seconds": "\(String(format: "%.3f", result.report.timings.computeSeconds))",
             ])
     }

@@ -100,7 +100,7 @@ public final class Daemon: @unchecked Sendable {
             writeStatusNow()
             throw error
         }
-        logger.info("model loaded", metadata: (processor?.identity ?? [:]).logMetadata)
+        for identity in processor?.modelIdentities ?? [] { logger.info("model loaded", metadata: identity.logMetadata) }
         signal(SIGPIPE, SIG_IGN)
         signal(SIGIO, SIG_IGN)  // lease breaks would otherwise kill us
         installSignalHandlers()
@@ -735,7 +735,7 @@ public final class Daemon: @unchecked Sendable {
             let loaded = try loader(next)
             configuration = next
             processor = loaded
-            logger.info("reloaded", metadata: loaded.identity.logMetadata)
+            for identity in loaded.modelIdentities { logger.info("reloaded", metadata: identity.logMetadata) }
         } catch {
             record(error: "reload failed, keeping the previous configuration and model: \(error)")
             logger.error("reload failed; keeping the previous configuration and model", metadata: ["error": "\(error)"])
@@ -840,7 +840,7 @@ public final class Daemon: @unchecked Sendable {
         lastStatusWrite = monotonic
         let snapshot = StatusSnapshot(
             pid: getpid(), version: Daemon.version, state: state, startedAt: startedAt, updatedAt: now,
-            model: processor?.identity ?? [:], waiting: inboxWaiting + queued.count + retryWaiting, queued: queued.count,
+            model: processor?.identity ?? [:], models: processor?.modelIdentities ?? [], waiting: inboxWaiting + queued.count + retryWaiting, queued: queued.count,
             inFlight: running.count, done: statistics.done, failed: statistics.failed,
             latencyP50: statistics.percentile(0.5), latencyP95: statistics.percentile(0.95),
             throughput: statistics.throughput(now: monotonic, uptime: monotonic - startedMonotonic),

@@ -16,6 +16,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var model: FilePath? = nil
     /// A label for the model shown in the status file and reports; empty means derived (`model_name`).
     public var modelName: String = ""
+    /// More models, by name, in file order (`model.NAME = PATH` lines). With none of
+    /// these and no `model`, the embedded models are served (the gray default and, when
+    /// installed, the colour model).
+    public var namedModels: [NamedModel] = []
     /// Jobs processed at the same time (`workers`).
     public var workers: Int = 1
     /// Threads one job may use (`threads_per_job`).
@@ -62,6 +66,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("state", "folder for status.json"),
         ("model", "model file (safetensors); empty = embedded default model"),
         ("model_name", "label for the model in status and reports; empty = derived from the model"),
+        ("model.NAME", "another model served under NAME (repeatable); jobs go to the model with their channel count unless NAME.json names one"),
         ("workers", "jobs processed at the same time"),
         ("threads_per_job", "threads one job may use"),
         ("queue_capacity", "claimed jobs waiting for a worker, beyond those in flight"),
@@ -108,6 +113,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "spool": spool = try path()
         case "state": state = try path()
         case "model": model = value.isEmpty ? nil : try path()
+        case _ where key.hasPrefix("model."):
+            let name = String(key.dropFirst("model.".count))
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw SpoolError.configuration("\(at)\(key): a model name is letters, digits, '-', '_' or '.'")
+            }
+            namedModels.removeAll { $0.name == name }
+            if !value.isEmpty { namedModels.append(NamedModel(name: name, path: try path())) }
         case "model_name": modelName = value
         case "workers": workers = try int(1...256)
         case "threads_per_job": threadsPerJob = try int(1...256)
@@ -124,7 +136,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "max_bytes": maxBytes = try bytes()
         case "min_free_bytes": minFreeBytes = try bytes()
         case "prometheus_textfile": prometheusTextfile = value.isEmpty ? nil : try path()
-        case "samples": samples = try int(1...10_000)
+        case "samples": samples = try int(1...1024)
         case "temperature":
             guard let v = Double(value), v.isFinite, v > 0, v <= 100 else { throw bad("a number in (0, 100]") }
             temperature = v
@@ -195,4 +207,10 @@ extension Substring {
 
 extension String {
     var replacingUnderscores: String { String(map { $0 == "_" ? "-" : $0 }) }
+}
+
+/// A model the configuration names (`model.NAME = PATH`).
+public struct NamedModel: Sendable, Equatable {
+    public var name: String
+    public var path: FilePath
 }

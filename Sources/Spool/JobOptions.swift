@@ -1,11 +1,14 @@
+import Completion
 import Foundation
 import SystemPackage
 
 /// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.
 ///
-/// The file is one JSON object with any of `samples` (integer 1...10000), `seed` (integer
-/// ≥ 0), `temperature` (number in (0, 100]) and `orientation` (`auto` or an orientation
-/// name such as `vertical-flip`). Any other key is an error, so a typo does
+/// The file is one JSON object with any of `samples` (integer 1...1024, the completer's
+/// limit), `seed` (integer ≥ 0), `temperature` (number in (0, 100]), `orientation`
+/// (`auto` or an orientation name such as `vertical-flip`), `model` (a configured
+/// model's name), `window_margin` (pixels ≥ 0, or null for the whole image as one window)
+/// and `full_image_nll_map` (boolean). Any other key is an error, so a typo does
 /// not silently fall back to a default.
 public struct JobOptions: Sendable, Equatable {
     /// Number of samples (particles) to draw.
@@ -16,6 +19,12 @@ public struct JobOptions: Sendable, Equatable {
     public var temperature: Double
     /// Scan orientation name, or `nil` for `auto` (the completer chooses).
     public var orientation: String?
+    /// The model the job asks for by name, or `nil` to go by the image's channels.
+    public var model: String?
+    /// Context margin around each hole in pixels; `nil` completes the whole image as one.
+    public var windowMargin: Int? = CompletionWindows.defaultMargin
+    /// Whether the NLL map covers the whole image rather than the windows.
+    public var fullImageNLLMap = false
 
     /// The configuration's defaults.
     public init(defaults configuration: DaemonConfiguration) {
@@ -51,7 +60,9 @@ public struct JobOptions: Sendable, Equatable {
             }
             switch key {
             case "samples":
-                guard let n = integer(), (1...10_000).contains(n) else { throw SpoolError.badInput("options: samples must be an integer in 1...10000") }
+                guard let n = integer(), (1...Int64(CompletionOptions.maximumSamples)).contains(n) else {
+                    throw SpoolError.badInput("options: samples must be an integer in 1...\(CompletionOptions.maximumSamples)")
+                }
                 samples = Int(n)
             case "seed":
                 guard let n = integer(), n >= 0 else { throw SpoolError.badInput("options: seed must be an integer ≥ 0") }
@@ -68,8 +79,24 @@ public struct JobOptions: Sendable, Equatable {
                     throw SpoolError.badInput("options: orientation must be one of " + names.joined(separator: ", "))
                 }
                 orientation = name == "auto" ? nil : name
+            case "model":
+                guard let name = value as? String, !name.isEmpty else { throw SpoolError.badInput("options: model must be a model's name") }
+                model = name
+            case "window_margin":
+                if value is NSNull {
+                    windowMargin = nil
+                } else {
+                    guard let n = integer(), (0...100_000).contains(n) else {
+                        throw SpoolError.badInput("options: window_margin must be an integer ≥ 0 (pixels) or null")
+                    }
+                    windowMargin = Int(n)
+                }
+            case "full_image_nll_map":
+                guard let flag = value as? Bool else { throw SpoolError.badInput("options: full_image_nll_map must be true or false") }
+                fullImageNLLMap = flag
             default:
-                throw SpoolError.badInput("options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation)")
+                throw SpoolError.badInput(
+                    "options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation, model, window_margin, full_image_nll_map)")
             }
         }
     }

@@ -62,6 +62,8 @@ extension [String: IdentityValue] {
 public protocol JobProcessor: Sendable {
     /// What the status file shows as the model identity (name, sha256, architecture...).
     var identity: [String: IdentityValue] { get }
+    /// Every model the processor serves (the status file's `models`); `[identity]` by default.
+    var modelIdentities: [[String: IdentityValue]] { get }
     /// Processes one claimed job, writing every output file into `outputDirectory` (which
     /// exists and is empty). The daemon fsyncs the whole folder before publishing it, so
     /// outputs need not be fsynced here; it may be called on several threads at once.
@@ -71,6 +73,10 @@ public protocol JobProcessor: Sendable {
     ///   - logger: the daemon's logger, with the job's name in its metadata.
     /// - Throws: an error whose description is a clear reason for `error.json` when the input is bad.
     func process(_ job: JobInputs, outputDirectory: FilePath, logger: Logger) throws
+}
+
+extension JobProcessor {
+    public var modelIdentities: [[String: IdentityValue]] { [identity] }
 }
 
 /// Loads a processor from configuration (used at start and on SIGHUP); throws on a bad model.

@@ -14,6 +14,7 @@ struct StatusSnapshot {
     var startedAt: Date
     var updatedAt: Date
     var model: [String: IdentityValue]
+    var models: [[String: IdentityValue]] = []
     var waiting: Int
     var queued: Int
     var inFlight: Int
@@ -41,6 +42,7 @@ struct StatusSnapshot {
             "updated_at": Self.iso(updatedAt),
             "uptime_seconds": updatedAt.timeIntervalSince(startedAt),
             "model": model.jsonObject,
+            "models": models.map(\.jsonObject),
             "jobs": ["waiting": waiting, "queued": queued, "in_flight": inFlight, "done": done, "failed": failed],
             "latency_seconds": ["p50": latencyP50.map { $0 as Any } ?? NSNull(), "p95": latencyP95.map { $0 as Any } ?? NSNull()],
             "throughput_jobs_per_second": throughput,

@@ -122,6 +122,46 @@ struct CompletionDaemonTests {
         #expect(!loaded.contains("["), "\(loaded)")
     }
 
+    /// A gray and a colour model in one daemon: each job goes to the model with its
+    /// channel count, NAME.json may name one, an unknown name fails with the names
+    /// available, and status.json lists both.
+    @Test func jobsGoToTheModelOfTheirChannelsOrTheOneTheyName() throws {
+        let h = try DaemonHarness()
+        h.processor = "pixelrnn"
+        let gray = h.root.appendingPathComponent("gray.safetensors"), colour = h.root.appendingPathComponent("colour.safetensors")
+        try Self.writeModel(to: gray, channels: 1, name: "tiny-gray")
+        try Self.writeModel(to: colour, channels: 3, name: "tiny-colour")
+        try h.writeConfig(["model.gray": gray.path, "model.colour": colour.path])
+        try h.start()
+        defer { h.stop() }
+        let models = try #require(try h.status()["models"] as? [[String: Any]])
+        #expect(Set(models.compactMap { $0["name"] as? String }) == ["gray", "colour"])
+
+        let rgb = Self.image(width: 8, height: 6, channels: 3, alpha: true)
+        let grayImage = Self.image(width: 8, height: 6, channels: 1, alpha: true)
+        try h.dropAtomically("photo.png", try rgb.encodePNG())
+        try h.dropAtomically("scan.png", try grayImage.encodePNG())
+        try h.dropAtomically("asked.json", Array(#"{"model": "gray"}"#.utf8))
+        try h.dropAtomically("unknown.json", Array(#"{"model": "sepia"}"#.utf8))
+        usleep(200_000)
+        try h.dropAtomically("asked.png", try rgb.encodePNG())
+        try h.dropAtomically("unknown.png", try rgb.encodePNG())
+        try h.eventually(60, "four results") { h.names(h.outbox).count + h.names(h.failed).count == 4 }
+        #expect(h.names(h.outbox) == ["asked", "photo", "scan"], "\(h.log)")
+        func served(_ job: String) throws -> (String?, String?, Int?) {
+            let r = try report(h, job)
+            let image = r["image"] as? [String: Any]
+            return ((r["model"] as? [String: Any])?["name"] as? String, image?["channel_conversion"] as? String,
+                    (try Image.decode(contentsOf: h.outbox.appendingPathComponent("\(job)/completed.png").path)).channels)
+        }
+        #expect(try served("photo") == ("colour", "none", 3))
+        #expect(try served("scan") == ("gray", "none", 1))
+        #expect(try served("asked") == ("gray", "rgb_to_gray_bt601_luma", 1))
+        let data = try Data(contentsOf: h.failed.appendingPathComponent("unknown/error.json"))
+        let reason = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["reason"] as? String ?? ""
+        #expect(reason.contains("sepia") && reason.contains("gray") && reason.contains("colour"), "\(reason)")
+    }
+
     @Test func badInputsFailClearlyWithTheModelProcessor() throws {
         let h = try DaemonHarness()
         h.processor = "pixelrnn"
