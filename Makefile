@@ -12,7 +12,7 @@ TESTFLAGS   := -c release -Xswiftc -enable-testing
 DATA_PACKAGES = mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers lomiri-wallpapers-20.04 \
                tuxpaint-stamps-default stellarium-data python3-pil python3-numpy
 
-.PHONY: deps data build run test bench install clean
+.PHONY: deps data build run test bench bench-compare install clean
 
 PREFIX      ?= /usr
 DESTDIR     ?=
@@ -54,6 +54,11 @@ test: deps
 ## bench: the benchmark table of docs/benchmarks.md.
 bench: build
 	.build/release/pixelrnn bench
+
+## bench-compare: pixelrnn bench and the same model in PyTorch, one run, with ratios
+## (installs torch into .venv-torch/ on first use; opt-in, `make test` never needs it).
+bench-compare: build
+	scripts/bench-compare.sh
 
 ## install: binaries, default model, configuration and systemd unit in their places
 ## (PREFIX=/usr by default, as the unit expects); creates the pixelrnnd user and spool
