@@ -66,6 +66,9 @@ public struct Completer: Sendable {
             throw .maskSizeMismatch(
                 imageWidth: image.width, imageHeight: image.height, maskWidth: occluded.count, maskHeight: 1)
         }
+        if options.adaptation.steps > 0 {
+            return try completeAdapted(image, occluded: occluded, options: options, queuedSeconds: queuedSeconds)
+        }
         if let margin = options.windowMargin {
             let windows = CompletionWindows.plan(occluded: occluded, width: image.width, height: image.height, margin: margin)
             if !windows.isEmpty && windows != [WindowRect(x: 0, y: 0, width: image.width, height: image.height)] {
@@ -74,6 +77,25 @@ public struct Completer: Sendable {
             }
         }
         return try completeOriented(image, occluded: occluded, options: options, queuedSeconds: queuedSeconds)
+    }
+
+    /// Fine-tunes a copy of the model on the image's visible pixels, completes with it,
+    /// and adds the adaptation to the report (its time counts as compute).
+    private func completeAdapted(
+        _ image: Image, occluded: [Bool], options: CompletionOptions, queuedSeconds: Double
+    ) throws(CompletionError) -> CompletionResult {
+        let (bytes, _) = ChannelConversion.convert(image, toChannels: model.configuration.channels)
+        let (adapted, summary) = Adaptation.adapt(
+            model, pixels: bytes, occluded: occluded, width: image.width, height: image.height,
+            options: options.adaptation, seed: options.seed, threads: options.threads)
+        var rest = options
+        rest.adaptation.steps = 0
+        var result = try Completer(model: adapted, identity: identity)
+            .complete(image, occluded: occluded, options: rest, queuedSeconds: queuedSeconds)
+        result.report.adaptation = summary
+        result.report.timings.computeSeconds += summary.seconds
+        result.report.timings.totalSeconds += summary.seconds
+        return result
     }
 
     /// The whole image as one, in the options' orientation or the one chosen for it.

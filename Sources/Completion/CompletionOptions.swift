@@ -39,6 +39,9 @@ public struct CompletionOptions: Sendable, Equatable {
     /// Whether the per-pixel NLL map covers the whole completed image (one more pass
     /// over every row) rather than only the windows.
     public var fullImageNLLMap: Bool
+    /// Fine-tuning of a copy of the model on the image's visible pixels before sampling
+    /// (``Adaptation``); none by default.
+    public var adaptation = AdaptationOptions()
 
     /// Largest accepted sample count.
     public static let maximumSamples = 1024
@@ -80,6 +83,9 @@ public struct CompletionOptions: Sendable, Equatable {
         }
         if let windowMargin, windowMargin < 0 {
             throw .invalidOption(name: "window_margin", reason: "must be ≥ 0 (or null for the whole image), not \(windowMargin)")
+        }
+        guard adaptation.steps >= 0, adaptation.maxSeconds >= 0, adaptation.batch >= 1, adaptation.learningRate > 0 else {
+            throw .invalidOption(name: "adapt", reason: "steps and seconds must be ≥ 0, batch ≥ 1, learning rate > 0")
         }
         guard particlesPerIsland >= 1 else {
             throw .invalidOption(name: "particles_per_island", reason: "must be ≥ 1, not \(particlesPerIsland)")

@@ -32,6 +32,8 @@ public struct CompletionReport: Codable, Sendable, Equatable {
     public var likelihoodScope: String = "image"
     /// The windows the holes were completed in (nil when the whole image was one).
     public var windows: [WindowSummary]?
+    /// Whether and how the model was fine-tuned on the image first (nil when not asked).
+    public var adaptation: AdaptationSummary?
 
     /// The current schema version.
     public static let currentFormatVersion = 1

@@ -27,6 +27,10 @@ struct CompleteCommand: ParsableCommand {
     var windowMargin = String(CompletionWindows.defaultMargin)
     @Flag(help: "Compute the NLL map over the whole completed image, not only the windows.")
     var fullNLLMap = false
+    @Option(help: "Fine-tune a copy of the model on the image's visible pixels for this many steps first (0 = no).")
+    var adapt = 0
+    @Option(help: "Safety cap on the adaptation's wall time, seconds (the report says when it cuts in).")
+    var adaptSeconds: Double = 120
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var compute: ComputeOptions
     @Option(help: "Output folder (created if missing).")
@@ -59,14 +63,27 @@ struct CompleteCommand: ParsableCommand {
             ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
         let completer = loaded.completer
         let (name, path, sha) = (loaded.name, loaded.path, loaded.sha256)
-        let options = CompletionOptions(
+        var options = CompletionOptions(
             samples: samples, seed: seed, temperature: temperature, threads: compute.workers,
             orientation: Orientation(name: orientation), windowMargin: Int(windowMargin), fullImageNLLMap: fullNLLMap)
+        options.adaptation.steps = adapt
+        options.adaptation.maxSeconds = adaptSeconds
         let result = try completer.complete(input, mask: occlusion, options: options)
         try writeJobOutputs(result, to: out, threads: compute.workers)
         let report = result.report
         print("model       \(name) (\(path), sha256 \(sha.prefix(12))…)")
         print("image       \(input.width)×\(input.height)×\(input.channels), \(report.image.occludedPixels) pixels occluded")
+        if let a = report.adaptation {
+            if a.adapted {
+                print(String(format: "adapted     %d of %d steps in %.1f s%@ on %d crop positions of %d×%d; held-out visible crops %@ → %@ bits/dim",
+                             a.steps, a.stepsRequested, a.seconds, a.cutByTimeLimit ? " (cut by the time cap)" : "",
+                             a.trainingPositions, a.cropSize, a.cropSize,
+                             a.heldOutBitsPerDimBefore.map { String(format: "%.3f", $0) } ?? "?",
+                             a.heldOutBitsPerDimAfter.map { String(format: "%.3f", $0) } ?? "?"))
+            } else {
+                print("adapted     no: \(a.reason ?? "")")
+            }
+        }
         if let windows = report.windows {
             print("windows     \(windows.count): " + windows.map { "\($0.rect) (\($0.orientation)\($0.exact ? ", exact" : ""))" }.joined(separator: ", ")
                   + "; likelihoods cover the windows")

@@ -8,7 +8,7 @@ struct PixelRNNCommand: ParsableCommand {
         abstract: "Train, evaluate and use PixelRNN image models.",
         subcommands: [
             TrainCommand.self, EvalCommand.self, SampleCommand.self, CompleteCommand.self, InspectCommand.self, BenchCommand.self,
-            GalleryCommand.self, DataCommand.self, WindowsCommand.self,
+            GalleryCommand.self, DataCommand.self, WindowsCommand.self, AdaptCommand.self,
         ])
 }
 

@@ -124,6 +124,11 @@ extension PixelRNN {
         return copy
     }
 
+    /// An independent copy: same configuration, weights and metadata.
+    public func copy() -> PixelRNN {
+        try! PixelRNN(file: safetensors(), path: "<copy>")
+    }
+
     /// Writes the model (weights and `metadata`) atomically to `path`.
     /// - Throws: `ModelError.file` when the file cannot be written.
     public func save(to path: String) throws(ModelError) {

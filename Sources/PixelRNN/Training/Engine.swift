@@ -15,6 +15,10 @@ final class Engine: @unchecked Sendable {
 
     /// Whether the engine computes gradients (otherwise it keeps no activations for them).
     let forTraining: Bool
+    /// Whether the workers' shares run on several threads at once; when false they run
+    /// one after the other on the calling thread. The shares and the order in which
+    /// their gradients are summed are the same either way, so results are too.
+    var parallel = true
 
     init(model: PixelRNN, workers: Int, microBatch: Int, forTraining: Bool = true) {
         precondition(workers >= 1 && microBatch >= 1)
@@ -96,8 +100,8 @@ final class Engine: @unchecked Sendable {
                 start += n
             }
         }
-        if workers == 1 {
-            body(0)
+        if workers == 1 || !parallel {
+            for worker in 0..<workers { body(worker) }
         } else {
             DispatchQueue.concurrentPerform(iterations: workers, execute: body)
         }

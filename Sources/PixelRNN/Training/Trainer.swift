@@ -18,12 +18,18 @@ public final class Trainer: @unchecked Sendable {
     ///   - workers: threads (the batch is split between them).
     ///   - optimizer: Adam settings and learning-rate schedule.
     ///   - startStep: the schedule's step to resume from.
-    public init(model: PixelRNN, batchSize: Int, workers: Int, optimizer: AdamConfiguration, startStep: Int = 0) {
+    ///   - threads: how many of the workers' shares run at once (default: all); with fewer
+    ///     threads than workers the shares run one after the other, with the same result.
+    public init(
+        model: PixelRNN, batchSize: Int, workers: Int, optimizer: AdamConfiguration, startStep: Int = 0,
+        threads: Int? = nil
+    ) {
         precondition(batchSize >= 1 && workers >= 1)
         self.model = model
         self.batchSize = batchSize
         let w = min(workers, batchSize)
         engine = Engine(model: model, workers: w, microBatch: (batchSize + w - 1) / w)
+        engine.parallel = (threads ?? w) >= w
         self.optimizer = AdamState(configuration: optimizer, parameterCount: model.parameters.count, step: startStep)
     }
 

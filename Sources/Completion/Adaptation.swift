@@ -1,0 +1,215 @@
+// Per-job adaptation: before filling a hole, fine-tune a copy of the model on crops of
+// the job's own visible pixels. The shipped model never changes.
+
+import Foundation
+import Imaging
+import PixelRNN
+
+/// How a job's model copy is fine-tuned on its visible pixels.
+public struct AdaptationOptions: Sendable, Equatable {
+    /// Optimisation steps (the budget; 0 = no adaptation). Results are reproducible for a
+    /// given seed and step count.
+    public var steps: Int
+    /// A safety cap on the wall time of the steps; when it cuts in, the report says so.
+    public var maxSeconds: Double
+    /// Side of the square training crops (smaller when the visible region is smaller,
+    /// down to ``minimumCropSize``).
+    public var cropSize: Int
+    /// Crops per step.
+    public var batch: Int
+    /// Peak learning rate (Adam, cosine decay to 5 % over `steps`, no warm-up).
+    public var learningRate: Float
+
+    /// The smallest crop adaptation uses.
+    public static let minimumCropSize = 8
+    /// Training crops that must fit in the visible region for adaptation to run.
+    public static let minimumPositions = 16
+
+    public init(steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 3e-4) {
+        self.steps = steps
+        self.maxSeconds = maxSeconds
+        self.cropSize = cropSize
+        self.batch = batch
+        self.learningRate = learningRate
+    }
+}
+
+/// What adaptation did, for the report.
+public struct AdaptationSummary: Codable, Sendable, Equatable {
+    /// Whether the model was fine-tuned.
+    public var adapted: Bool
+    /// Why not, when it was not.
+    public var reason: String?
+    /// Steps asked for and steps taken.
+    public var stepsRequested: Int
+    public var steps: Int
+    /// Wall time of the fine-tuning, seconds.
+    public var seconds: Double
+    /// Whether the time cap stopped it before its budget.
+    public var cutByTimeLimit: Bool
+    /// Crop side and the number of crop positions it trained on.
+    public var cropSize: Int
+    public var trainingPositions: Int
+    /// Held-out visible crops (never trained on) and their bits/dim before and after.
+    public var heldOutCrops: Int
+    public var heldOutBitsPerDimBefore: Double?
+    public var heldOutBitsPerDimAfter: Double?
+}
+
+/// Fine-tunes a copy of a model on one picture's visible pixels.
+///
+/// The visible region is tiled into non-overlapping crops; every 4th tile (at least
+/// one) is held out, and training crops are drawn uniformly from the positions whose
+/// crop covers only visible pixels outside the held-out tiles, so no crop touches an
+/// occluded pixel and none overlaps what is scored as held out. Each step takes
+/// `batch` crops (in a random scan orientation when the model supports them), split
+/// into two fixed shards whose gradients are summed in a fixed order: the adapted
+/// weights depend on the seed and the step count, not on the thread count.
+public enum Adaptation {
+    /// Crop positions of one picture: `(y, x)` of the top-left corner.
+    public struct Plan: Sendable, Equatable {
+        public var cropSize: Int
+        public var training: [(y: Int, x: Int)]
+        public var heldOut: [(y: Int, x: Int)]
+
+        public static func == (a: Plan, b: Plan) -> Bool {
+            a.cropSize == b.cropSize && a.training.elementsEqual(b.training, by: ==)
+                && a.heldOut.elementsEqual(b.heldOut, by: ==)
+        }
+    }
+
+    /// Chooses the crops (see the type's description); nil when fewer than
+    /// ``AdaptationOptions/minimumPositions`` training positions exist even at the
+    /// smallest crop size.
+    public static func plan(occluded: [Bool], width: Int, height: Int, cropSize: Int) -> Plan? {
+        var size = min(cropSize, width, height)
+        while size >= AdaptationOptions.minimumCropSize {
+            if let plan = plan(occluded: occluded, width: width, height: height, size: size) { return plan }
+            size = size * 3 / 4
+        }
+        return nil
+    }
+
+    private static func plan(occluded: [Bool], width: Int, height: Int, size: Int) -> Plan? {
+        // Held-out tiles: every 4th fully visible tile of the grid.
+        let visible = SummedArea(width: width, height: height) { !occluded[$0] }
+        var tiles: [(y: Int, x: Int)] = []
+        for ty in stride(from: 0, through: height - size, by: size) {
+            for tx in stride(from: 0, through: width - size, by: size) where visible.isFull(y: ty, x: tx, size: size) {
+                tiles.append((ty, tx))
+            }
+        }
+        guard tiles.count >= 2 else { return nil }
+        let heldOut = stride(from: 2, to: tiles.count, by: 4).map { tiles[$0] }.isEmpty
+            ? [tiles[tiles.count / 2]] : stride(from: 2, to: tiles.count, by: 4).map { tiles[$0] }
+        var usable = occluded.map { !$0 }
+        for tile in heldOut {
+            for y in tile.y..<(tile.y + size) { for x in tile.x..<(tile.x + size) { usable[y * width + x] = false } }
+        }
+        let area = SummedArea(width: width, height: height) { usable[$0] }
+        var training: [(y: Int, x: Int)] = []
+        for y in 0...(height - size) {
+            for x in 0...(width - size) where area.isFull(y: y, x: x, size: size) { training.append((y, x)) }
+        }
+        guard training.count >= AdaptationOptions.minimumPositions else { return nil }
+        return Plan(cropSize: size, training: training, heldOut: heldOut)
+    }
+
+    /// Fine-tunes a copy of `model` on `pixels` (the picture in the model's channels).
+    /// - Returns: the adapted copy (the original when adaptation did not run) and the summary.
+    public static func adapt(
+        _ model: PixelRNN, pixels: [UInt8], occluded: [Bool], width: Int, height: Int,
+        options: AdaptationOptions, seed: UInt64, threads: Int
+    ) -> (model: PixelRNN, summary: AdaptationSummary) {
+        var summary = AdaptationSummary(
+            adapted: false, reason: nil, stepsRequested: options.steps, steps: 0, seconds: 0, cutByTimeLimit: false,
+            cropSize: 0, trainingPositions: 0, heldOutCrops: 0)
+        guard options.steps > 0 else {
+            summary.reason = "no adaptation asked for"
+            return (model, summary)
+        }
+        guard let plan = plan(occluded: occluded, width: width, height: height, cropSize: options.cropSize) else {
+            summary.reason = "the visible region is too small for training crops of at least \(AdaptationOptions.minimumCropSize) pixels outside the hole"
+            return (model, summary)
+        }
+        let c = model.configuration.channels, size = plan.cropSize
+        func crop(_ y: Int, _ x: Int) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(size * size * c)
+            for row in y..<(y + size) { out += pixels[((row * width + x) * c)..<((row * width + x + size) * c)] }
+            return out
+        }
+        let heldOutPixels = plan.heldOut.flatMap { crop($0.y, $0.x) }
+        func heldOutBitsPerDim(_ m: PixelRNN) -> Double? {
+            guard let nll = try? m.negativeLogLikelihoods(
+                of: heldOutPixels, count: plan.heldOut.count, height: size, width: size, workers: 1) else { return nil }
+            return nll.reduce(0, +) / Double(plan.heldOut.count * size * size * c) / log(2)
+        }
+        summary.cropSize = size
+        summary.trainingPositions = plan.training.count
+        summary.heldOutCrops = plan.heldOut.count
+        summary.heldOutBitsPerDimBefore = heldOutBitsPerDim(model)
+
+        let copy = model.copy()
+        var adam = AdamConfiguration()
+        adam.learningRate = options.learningRate
+        adam.warmupSteps = 0
+        adam.totalSteps = options.steps
+        let batch = max(2, options.batch)
+        let trainer = Trainer(model: copy, batchSize: batch, workers: 2, optimizer: adam, threads: max(1, threads))
+        var random = RandomSource(seed: seed, stream: 0x6164_6170)
+        let started = Date()
+        var pixelsOfBatch = [UInt8](repeating: 0, count: batch * size * size * c)
+        for _ in 0..<options.steps {
+            if Date().timeIntervalSince(started) > options.maxSeconds {
+                summary.cutByTimeLimit = true
+                break
+            }
+            var orientations: [Int] = []
+            for k in 0..<batch {
+                let position = plan.training[random.nextInt(below: plan.training.count)]
+                var sample = crop(position.y, position.x)
+                if copy.configuration.supportsOrientations {
+                    let orientation = Orientation(rawValue: random.nextInt(below: 8))!
+                    sample = orientation.scan(sample, width: size, height: size, channels: c)
+                    orientations.append(orientation.rawValue)
+                }
+                pixelsOfBatch.replaceSubrange((k * sample.count)..<((k + 1) * sample.count), with: sample)
+            }
+            _ = pixelsOfBatch.withUnsafeBufferPointer {
+                trainer.trainStep(pixels: $0.baseAddress!, count: batch, height: size, width: size, orientations: orientations)
+            }
+            summary.steps += 1
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        summary.adapted = summary.steps > 0
+        summary.heldOutBitsPerDimAfter = heldOutBitsPerDim(copy)
+        copy.metadata["adapted"] = "\(summary.steps) steps on the job's visible pixels"
+        return (copy, summary)
+    }
+}
+
+/// Counts of flagged pixels over rectangles in constant time.
+private struct SummedArea {
+    let width: Int
+    var sums: [Int]
+
+    init(width: Int, height: Int, flag: (Int) -> Bool) {
+        self.width = width
+        sums = [Int](repeating: 0, count: (width + 1) * (height + 1))
+        for y in 0..<height {
+            var row = 0
+            for x in 0..<width {
+                row += flag(y * width + x) ? 1 : 0
+                sums[(y + 1) * (width + 1) + x + 1] = sums[y * (width + 1) + x + 1] + row
+            }
+        }
+    }
+
+    /// Whether every pixel of the `size × size` square at (`y`, `x`) is flagged.
+    func isFull(y: Int, x: Int, size: Int) -> Bool {
+        let w = width + 1
+        let total = sums[(y + size) * w + x + size] - sums[y * w + x + size] - sums[(y + size) * w + x] + sums[y * w + x]
+        return total == size * size
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Completion
+import Foundation
+import Imaging
+import PixelRNN
+
+/// `pixelrnn adapt`: fine-tunes a copy of a model on one image's visible pixels and
+/// writes it in the usual model format, so it can be inspected and scored elsewhere.
+struct AdaptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adapt", abstract: "Fine-tune a model on an image's visible pixels; write the adapted model.")
+
+    @Argument(help: "Image (PNG or JPEG). Without --mask, pixels with alpha < 128 are occluded (never trained on).")
+    var image: String
+    @Option(help: "Mask image of the same size: a pixel whose value is ≥ 128 is occluded.")
+    var mask: String?
+    @Option(help: "Optimisation steps.")
+    var steps: Int?
+    @Option(help: "Instead of --steps: the step count that fits this many seconds here (timed on a few steps first).")
+    var seconds: Double?
+    @Option(help: "Random seed (crops, orientations).")
+    var seed: UInt64 = 1
+    @OptionGroup var modelOption: ModelOption
+    @OptionGroup var compute: ComputeOptions
+    @Option(help: "The adapted model file to write.")
+    var out: String
+
+    func validate() throws {
+        guard (steps == nil) != (seconds == nil) else { throw ValidationError("give exactly one of --steps and --seconds") }
+        if let steps { guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") } }
+        if let seconds { guard seconds > 0 else { throw ValidationError("--seconds must be positive") } }
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)
+        let input = try Image.decode(contentsOf: image)
+        let occlusion = try mask.map { try Mask(maskImage: Image.decode(contentsOf: $0), expectedWidth: input.width, expectedHeight: input.height) }
+            ?? Mask(alphaOf: input)
+        let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
+            ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
+        let c = loaded.model.configuration.channels
+        var pixels = input
+        if input.channels != c {
+            pixels = ImageFolderDataset.resize(Image(width: input.width, height: input.height, channels: input.channels, pixels: input.pixels),
+                                               width: input.width, height: input.height, channels: c)
+        }
+        var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity)
+        if let seconds {
+            // Time a few steps, then pick the count that fits.
+            options.steps = 5
+            let probe = Adaptation.adapt(loaded.model, pixels: pixels.pixels, occluded: occlusion.occluded, width: input.width,
+                                         height: input.height, options: options, seed: seed, threads: compute.workers).summary
+            guard probe.adapted else { throw ValidationError("cannot adapt: \(probe.reason ?? "")") }
+            options.steps = max(1, Int(seconds / (probe.seconds / Double(probe.steps))))
+            print(String(format: "timing      %.3f s per step here: %d steps fit %.0f s", probe.seconds / Double(probe.steps), options.steps, seconds))
+        }
+        let (adapted, summary) = Adaptation.adapt(
+            loaded.model, pixels: pixels.pixels, occluded: occlusion.occluded, width: input.width, height: input.height,
+            options: options, seed: seed, threads: compute.workers)
+        guard summary.adapted else { throw ValidationError("cannot adapt: \(summary.reason ?? "")") }
+        adapted.metadata["adapted_from"] = "\(loaded.name) (sha256 \(loaded.sha256))"
+        adapted.metadata["adapted_on"] = "\(image): \(summary.steps) steps, crops of \(summary.cropSize), seed \(seed)"
+        try adapted.save(to: out)
+        print("model       \(loaded.name) → \(out)")
+        print(String(format: "adapted     %d steps in %.1f s on %d crop positions of %d×%d", summary.steps, summary.seconds,
+                     summary.trainingPositions, summary.cropSize, summary.cropSize))
+        print(String(format: "held out    %d visible crops: %.4f → %.4f bits/dim", summary.heldOutCrops,
+                     summary.heldOutBitsPerDimBefore ?? .nan, summary.heldOutBitsPerDimAfter ?? .nan))
+    }
+}
