@@ -91,11 +91,13 @@ public struct CompletionJobProcessor: JobProcessor {
             }
         }
         let jobOptions = try JobOptions(contentsOf: job.options, defaults: configuration)
-        let options = CompletionOptions(
+        var options = CompletionOptions(
             samples: jobOptions.samples, seed: jobOptions.seed ?? Self.seed(for: job.name),
             temperature: jobOptions.temperature, threads: max(1, configuration.threadsPerJob),
             orientation: jobOptions.orientation.flatMap { Orientation(name: $0) },
             windowMargin: jobOptions.windowMargin, fullImageNLLMap: jobOptions.fullImageNLLMap)
+        options.adaptation.steps = jobOptions.adaptSteps
+        options.adaptation.maxSeconds = configuration.adaptMaxSeconds
         let result: CompletionResult
         let served: LoadedModel
         do {

@@ -16,6 +16,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var model: FilePath? = nil
     /// A label for the model shown in the status file and reports; empty means derived (`model_name`).
     public var modelName: String = ""
+    /// Adaptation steps per job unless NAME.json says otherwise (`adapt_steps`; 0 = none).
+    public var adaptSteps: Int = 0
+    /// Most seconds one job may spend adapting, whatever NAME.json asks (`adapt_max_seconds`).
+    public var adaptMaxSeconds: Double = 60
     /// More models, by name, in file order (`model.NAME = PATH` lines). With none of
     /// these and no `model`, the embedded models are served (the gray default and, when
     /// installed, the colour model).
@@ -84,6 +88,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("prometheus_textfile", "Prometheus textfile-collector output; empty = none"),
         ("samples", "samples per job unless NAME.json says otherwise"),
         ("temperature", "sampling temperature unless NAME.json says otherwise"),
+        ("adapt_steps", "steps of fine-tuning on the job's visible pixels before sampling, unless NAME.json says otherwise; 0 = none"),
+        ("adapt_max_seconds", "most seconds one job may spend adapting, whatever NAME.json asks"),
     ]
 
     /// Sets one key from its text value.
@@ -137,6 +143,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "min_free_bytes": minFreeBytes = try bytes()
         case "prometheus_textfile": prometheusTextfile = value.isEmpty ? nil : try path()
         case "samples": samples = try int(1...1024)
+        case "adapt_steps": adaptSteps = try int(0...100_000)
+        case "adapt_max_seconds": adaptMaxSeconds = try seconds()
         case "temperature":
             guard let v = Double(value), v.isFinite, v > 0, v <= 100 else { throw bad("a number in (0, 100]") }
             temperature = v

@@ -8,7 +8,8 @@ import SystemPackage
 /// limit), `seed` (integer ≥ 0), `temperature` (number in (0, 100]), `orientation`
 /// (`auto` or an orientation name such as `vertical-flip`), `model` (a configured
 /// model's name), `window_margin` (pixels ≥ 0, or null for the whole image as one window)
-/// and `full_image_nll_map` (boolean). Any other key is an error, so a typo does
+/// `full_image_nll_map` (boolean) and `adapt` (fine-tuning steps on the job's visible
+/// pixels, capped in time by the configuration's `adapt_max_seconds`). Any other key is an error, so a typo does
 /// not silently fall back to a default.
 public struct JobOptions: Sendable, Equatable {
     /// Number of samples (particles) to draw.
@@ -25,12 +26,15 @@ public struct JobOptions: Sendable, Equatable {
     public var windowMargin: Int? = CompletionWindows.defaultMargin
     /// Whether the NLL map covers the whole image rather than the windows.
     public var fullImageNLLMap = false
+    /// Adaptation steps (the configuration's `adapt_steps` unless the file says `adapt`).
+    public var adaptSteps: Int
 
     /// The configuration's defaults.
     public init(defaults configuration: DaemonConfiguration) {
         samples = configuration.samples
         seed = nil
         temperature = configuration.temperature
+        adaptSteps = configuration.adaptSteps
     }
 
     /// Reads and validates `NAME.json` on top of the configuration's defaults.
@@ -91,12 +95,17 @@ public struct JobOptions: Sendable, Equatable {
                     }
                     windowMargin = Int(n)
                 }
+            case "adapt":
+                guard let n = integer(), (0...100_000).contains(n) else {
+                    throw SpoolError.badInput("options: adapt must be an integer number of steps in 0...100000")
+                }
+                adaptSteps = Int(n)
             case "full_image_nll_map":
                 guard let flag = value as? Bool else { throw SpoolError.badInput("options: full_image_nll_map must be true or false") }
                 fullImageNLLMap = flag
             default:
                 throw SpoolError.badInput(
-                    "options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation, model, window_margin, full_image_nll_map)")
+                    "options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation, model, window_margin, full_image_nll_map, adapt)")
             }
         }
     }
