@@ -93,6 +93,7 @@ public struct Completer: Sendable {
         var result = try Completer(model: adapted, identity: identity)
             .complete(image, occluded: occluded, options: rest, queuedSeconds: queuedSeconds)
         result.report.adaptation = summary
+        if summary.adapted { result.adaptedModel = adapted }
         result.report.timings.computeSeconds += summary.seconds
         result.report.timings.totalSeconds += summary.seconds
         return result
@@ -352,6 +353,9 @@ public struct CompletionResult: Sendable {
     public var pixelNLL: [Double]
     /// The likelihood report.
     public var report: CompletionReport
+    /// The adapted copy of the model the completion used, when it was adapted (the
+    /// report's likelihoods are under it).
+    public var adaptedModel: PixelRNN?
 
     /// The selected completion.
     public var completed: Image { samples[selectedIndex] }

@@ -69,21 +69,39 @@ public struct ConditionalLikelihood: Sendable {
     /// - Throws: `CompletionError` as ``Completer/complete(_:occluded:options:queuedSeconds:)``.
     public init(completer: Completer, image: Image, occluded: [Bool], options: CompletionOptions) throws(CompletionError) {
         let result = try completer.complete(image, occluded: occluded, options: options)
-        let orientation = Orientation(name: result.report.sampling.orientation) ?? .upright
-        let model = completer.model
-        let scanned = image.scanned(orientation)
-        let (bytes, _) = ChannelConversion.convert(scanned, toChannels: model.configuration.channels)
-        let nll: Double
-        do {
-            nll = try model.negativeLogLikelihoods(
-                of: bytes, count: 1, height: scanned.height, width: scanned.width, orientation: orientation)[0]
-        } catch {
-            throw CompletionError(error)
+        try self.init(result: result, truth: image, completer: completer)
+    }
+
+    /// The figure for a completion already made of `truth` (whose occluded pixels hold
+    /// the true content): the exact log p of the true image (of each window, when the
+    /// completion used windows) under the scan the completion used, against the
+    /// completion's evidence.
+    public init(result: CompletionResult, truth: Image, completer: Completer) throws(CompletionError) {
+        let model = result.adaptedModel ?? completer.model
+        let c = model.configuration.channels
+        let (bytes, _) = ChannelConversion.convert(truth, toChannels: c)
+        let parts: [(rect: WindowRect, orientation: Orientation)]
+        if let windows = result.report.windows {
+            parts = windows.map { ($0.rect, Orientation(name: $0.orientation) ?? .upright) }
+        } else {
+            parts = [(WindowRect(x: 0, y: 0, width: truth.width, height: truth.height),
+                      Orientation(name: result.report.sampling.orientation) ?? .upright)]
+        }
+        var nll = 0.0
+        for (rect, orientation) in parts {
+            let crop = Image(width: rect.width, height: rect.height, channels: c,
+                             pixels: Completer.crop(bytes, width: truth.width, channels: c, to: rect)).scanned(orientation)
+            do {
+                nll += try model.streamingNegativeLogLikelihood(
+                    of: crop.pixels, height: crop.height, width: crop.width, orientation: orientation)
+            } catch {
+                throw CompletionError(error)
+            }
         }
         self.nats = result.report.evidence.logPVisibleNats + nll
         self.occludedSubPixels = result.report.image.occludedSubPixels
         self.exact = result.report.evidence.exact
         self.effectiveSampleSize = result.report.evidence.effectiveSampleSize
-        self.orientation = orientation
+        self.orientation = parts.count == 1 ? parts[0].orientation : .upright
     }
 }

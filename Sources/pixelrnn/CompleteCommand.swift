@@ -27,6 +27,8 @@ struct CompleteCommand: ParsableCommand {
     var windowMargin = String(CompletionWindows.defaultMargin)
     @Flag(help: "Compute the NLL map over the whole completed image, not only the windows.")
     var fullNLLMap = false
+    @Flag(help: "Also print the conditional NLL of the image's own content in the hole given the rest (for images whose hole pixels hold the truth).")
+    var scoreTruth = false
     @Option(help: "Fine-tune a copy of the model on the image's visible pixels for this many steps first (0 = no).")
     var adapt = 0
     @Option(help: "Safety cap on the adaptation's wall time, seconds (the report says when it cuts in).")
@@ -99,6 +101,12 @@ struct CompleteCommand: ParsableCommand {
                      chosen.sample, chosen.logPNats, chosen.nllBitsPerDim, chosen.logPFilledGivenRestNats))
         print("typicality  \(report.typicality.assessment)"
               + (report.typicality.percentile.map { String(format: " (percentile %.1f)", $0) } ?? ""))
+        if scoreTruth {
+            let truth = try ConditionalLikelihood(result: result, truth: input, completer: completer)
+            print(String(format: "truth       −log p(true hole content | rest) = %.2f nats, %.4f bits/dim of %d occluded sub-pixels (%@)",
+                         truth.nats, truth.nats / Double(max(1, truth.occludedSubPixels)) / log(2.0), truth.occludedSubPixels,
+                         truth.exact ? "exact" : "log p(visible) estimated by the particles"))
+        }
         print(String(format: "wrote %@ in %.2f s", out, report.timings.computeSeconds))
     }
 }
