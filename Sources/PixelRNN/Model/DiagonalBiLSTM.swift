@@ -322,23 +322,10 @@ extension PixelRNN {
                         let hasLeft = i <= s - 1
                         let ql = pq0 + (i - previousLow) * n + b
                         let cellOut = hasLeft ? dC + ql * h : dc0
-                        let gp = gates + q * 4 * h, dgp = dG + q * 4 * h
-                        let cp = prevCell + q * h, tc = tanhCell + q * h
-                        let dh = dH + q * h, cc = dC + q * h
-                        var k = 0
-                        while k < h {
-                            let lanes = min(8, h - k)
-                            let og = loadPartial(gp + k, lanes), fg = loadPartial(gp + h + k, lanes)
-                            let ig = loadPartial(gp + 2 * h + k, lanes), gg = loadPartial(gp + 3 * h + k, lanes)
-                            let t = loadPartial(tc + k, lanes), dhv = loadPartial(dh + k, lanes)
-                            let dc = dhv * og * (1 - t * t) + loadPartial(cc + k, lanes)
-                            storePartial(dhv * t * og * (1 - og), dgp + k, lanes)
-                            storePartial(dc * loadPartial(cp + k, lanes) * fg * (1 - fg), dgp + h + k, lanes)
-                            storePartial(dc * gg * ig * (1 - ig), dgp + 2 * h + k, lanes)
-                            storePartial(dc * ig * (1 - gg * gg), dgp + 3 * h + k, lanes)
-                            storePartial(loadPartial(cellOut + k, lanes) + dc * fg, cellOut + k, lanes)
-                            k += 8
-                        }
+                        lstmCellBackward(
+                            gates: gates + q * 4 * h, tanhCell: tanhCell + q * h, previousCell: prevCell + q * h,
+                            dHidden: dH + q * h, dCell: dC + q * h, dGates: dG + q * 4 * h,
+                            dPreviousCell: cellOut, accumulate: true, h: h)
                     }
                 }
                 BLAS.gemm(m: count, n: 2 * h, k: 4 * h, dG + q0 * 4 * h, lda: 4 * h,

@@ -99,7 +99,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
         runTanhCell = FloatBuffer(kw * cfg.hidden)
         stateColumns = FloatBuffer(kw * 3 * cfg.hidden)
         let w = model.parameters.values
-        for (l, block) in model.rowBlocks.enumerated() {
+        for (l, block) in model.blocks.map(\.row).enumerated() {
             for q in 0..<kw {
                 (previousHidden[l].pointer + q * h).update(from: w + block.initialHiddenOffset, count: h)
                 (previousCell[l].pointer + q * h).update(from: w + block.initialCellOffset, count: h)
@@ -112,7 +112,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
         block l: Int, row y: Int, start j0: Int, length len: Int, input streamIn: UnsafePointer<Float>,
         rowInput rowIn: UnsafePointer<Float>, output streamOut: UnsafeMutablePointer<Float>
     ) {
-        let block = model.rowBlocks[l]
+        let block = model.blocks[l].row
         let w = model.parameters.values
         let m = particles * len
         let gathered = runGathered.pointer, gates = runGates.pointer
@@ -150,7 +150,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
     }
 
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {
-        for l in 0..<model.rowBlocks.count {
+        for l in 0..<model.blocks.count {
             previousHidden[l].pointer.update(from: currentHidden[l].pointer, count: particles * width * h)
             previousCell[l].pointer.update(from: currentCell[l].pointer, count: particles * width * h)
             computeStateInput(block: l)
@@ -158,7 +158,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
     }
 
     func permute(_ permute: (FloatBuffer, Int) -> Void) {
-        for l in 0..<model.rowBlocks.count {
+        for l in 0..<model.blocks.count {
             permute(previousHidden[l], width * h)
             permute(previousCell[l], width * h)
             permute(currentHidden[l], width * h)
@@ -169,7 +169,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
 
     /// stateInput[l] = K_ss ⊛ previousHidden[l] for every particle and column.
     private func computeStateInput(block l: Int) {
-        let block = model.rowBlocks[l]
+        let block = model.blocks[l].row
         let w = model.parameters.values
         let kw = particles * width
         let sc = stateColumns.pointer, prev = previousHidden[l].pointer
@@ -235,7 +235,7 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
         rowGates = FloatBuffer(kw * 4 * cfg.hidden)
         rowCell = FloatBuffer(kw * cfg.hidden)
         let w = model.parameters.values
-        for (l, block) in model.diagonalBlocks.enumerated() {
+        for (l, block) in model.blocks.map(\.diagonal).enumerated() {
             for (dir, out) in [(block.leftToRight, leftInitial[l]), (block.rightToLeft, rightInitial[l])] {
                 BLAS.gemm(transB: true, m: 1, n: 4 * h, k: h, w + dir.initialHiddenOffset, lda: h,
                           w + dir.stateToState.weightOffset + h, ldb: 2 * h, beta: 0, out.pointer, ldc: 4 * h)
@@ -250,7 +250,7 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
 
     /// leftUp[l] = b_is + W_ss,up · leftHidden[l] (the row just finished, or h0).
     private func computeLeftUp(block l: Int) {
-        let dir = model.diagonalBlocks[l].leftToRight
+        let dir = model.blocks[l].diagonal.leftToRight
         let w = model.parameters.values, kw = particles * width
         broadcastRows(w + dir.inputToState.biasOffset, rows: kw, n: 4 * h, into: leftUp[l].pointer)
         BLAS.gemm(transB: true, m: kw, n: 4 * h, k: h, leftHidden[l].pointer, lda: h,
@@ -261,7 +261,7 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
         block l: Int, row y: Int, start j0: Int, length len: Int, input x: UnsafePointer<Float>,
         rowInput: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
     ) {
-        let block = model.diagonalBlocks[l], dir = block.leftToRight
+        let block = model.blocks[l].diagonal, dir = block.leftToRight
         let w = model.parameters.values
         let m = particles * len
         let gates = runGates.pointer, hidden = leftHidden[l].pointer, cell = leftCell[l].pointer
@@ -302,7 +302,7 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {
         guard !isLast else { return }
         let w = model.parameters.values, kw = particles * width
-        for (l, block) in model.diagonalBlocks.enumerated() {
+        for (l, block) in model.blocks.map(\.diagonal).enumerated() {
             // Right to left over the finished row: input and up terms for the whole row,
             // then one product per column, from the right.
             let dir = block.rightToLeft
@@ -338,7 +338,7 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
     }
 
     func permute(_ permute: (FloatBuffer, Int) -> Void) {
-        for l in 0..<model.diagonalBlocks.count {
+        for l in 0..<model.blocks.count {
             permute(leftHidden[l], width * h)
             permute(leftCell[l], width * h)
             permute(leftUp[l], width * 4 * h)
@@ -381,7 +381,7 @@ final class PixelCNNIncremental: IncrementalBlocks {
         block l: Int, row y: Int, start j0: Int, length len: Int, input x: UnsafePointer<Float>,
         rowInput: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
     ) {
-        let block = model.cnnBlocks[l]
+        let block = model.blocks[l].cnn
         let w = model.parameters.values
         let m = particles * len, taps = PixelCNNBlock.taps, t = taps.count
         let a = runRectified.pointer, u = runReduced.pointer, g = runGathered.pointer, v = runConvolved.pointer
@@ -415,13 +415,13 @@ final class PixelCNNIncremental: IncrementalBlocks {
     }
 
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {
-        for l in 0..<model.cnnBlocks.count {
+        for l in 0..<model.blocks.count {
             previousReduced[l].pointer.update(from: currentReduced[l].pointer, count: particles * width * h)
         }
     }
 
     func permute(_ permute: (FloatBuffer, Int) -> Void) {
-        for l in 0..<model.cnnBlocks.count {
+        for l in 0..<model.blocks.count {
             permute(previousReduced[l], width * h)
             permute(currentReduced[l], width * h)
         }

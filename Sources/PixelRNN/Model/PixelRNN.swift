@@ -16,10 +16,8 @@ public final class PixelRNN: @unchecked Sendable {
     let parameters: ParameterSet
     let evaluationEngines = EnginePool()
     let inputConvolution: ConvolutionSpec
-    /// Residual blocks; only the array of the configured architecture is non-empty.
-    let rowBlocks: [RowLSTMBlock]
-    let diagonalBlocks: [DiagonalBiLSTMBlock]
-    let cnnBlocks: [PixelCNNBlock]
+    /// The residual blocks, input side first (all of the configured architecture).
+    let blocks: [ResidualBlock]
     /// Rows the right-to-left Diagonal BiLSTM stream is shifted down before it is added
     /// (1; tests set 0 to show that the causality test catches the missing shift).
     var rightToLeftShift = 1
@@ -96,9 +94,7 @@ public final class PixelRNN: @unchecked Sendable {
                     hidden: h, inputToState: i2s, stateToState: s2s, outputProjection: up,
                     initialHiddenOffset: h0, initialCellOffset: c0))
         }
-        rowBlocks = blocks
-        diagonalBlocks = diagonal
-        cnnBlocks = cnn
+        self.blocks = blocks.map(ResidualBlock.row) + diagonal.map(ResidualBlock.diagonal) + cnn.map(ResidualBlock.cnn)
         outputHidden = params.addConvolution(
             ConvolutionSpec(
                 name: "output_hidden", outFeatures: o, inFeatures: f, kernelHeight: 1, kernelWidth: 1,
@@ -133,16 +129,45 @@ public final class PixelRNN: @unchecked Sendable {
                 v[entry.offset + k] = (random.nextUnitFloat() * 2 - 1) * limit
             }
         }
-        var forgetBiases = rowBlocks.map { ($0.inputToState.biasOffset, $0.hidden) }
-        for block in diagonalBlocks {
-            forgetBiases.append((block.leftToRight.inputToState.biasOffset, block.hidden))
-            forgetBiases.append((block.rightToLeft.inputToState.biasOffset, block.hidden))
+        var forgetBiases: [(Int, Int)] = []
+        for block in blocks {
+            switch block {
+            case .row(let row): forgetBiases.append((row.inputToState.biasOffset, row.hidden))
+            case .diagonal(let diagonal):
+                forgetBiases.append((diagonal.leftToRight.inputToState.biasOffset, diagonal.hidden))
+                forgetBiases.append((diagonal.rightToLeft.inputToState.biasOffset, diagonal.hidden))
+            case .cnn: break
+            }
         }
         for (offset, h) in forgetBiases {
             let bias = v + offset
             for k in h..<(2 * h) { bias[k] = 1 }
         }
         parameters.applyMask(to: v)
+    }
+}
+
+/// One residual block of any of the three architectures: its kind and its parameters'
+/// places in the slab. A model's blocks are all of one kind.
+enum ResidualBlock: Sendable {
+    case row(RowLSTMBlock)
+    case diagonal(DiagonalBiLSTMBlock)
+    case cnn(PixelCNNBlock)
+
+    /// The Row LSTM block's parameters (the model is a Row LSTM).
+    var row: RowLSTMBlock {
+        guard case .row(let block) = self else { preconditionFailure("not a Row LSTM block") }
+        return block
+    }
+    /// The Diagonal BiLSTM block's parameters (the model is a Diagonal BiLSTM).
+    var diagonal: DiagonalBiLSTMBlock {
+        guard case .diagonal(let block) = self else { preconditionFailure("not a Diagonal BiLSTM block") }
+        return block
+    }
+    /// The PixelCNN block's parameters (the model is a PixelCNN).
+    var cnn: PixelCNNBlock {
+        guard case .cnn(let block) = self else { preconditionFailure("not a PixelCNN block") }
+        return block
     }
 }
 
