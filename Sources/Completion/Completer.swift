@@ -71,7 +71,7 @@ public struct Completer: Sendable {
         }
         if let margin = options.windowMargin {
             let windows = CompletionWindows.plan(occluded: occluded, width: image.width, height: image.height, margin: margin)
-            if !windows.isEmpty && windows != [WindowRect(x: 0, y: 0, width: image.width, height: image.height)] {
+            if !windows.isEmpty && windows != [PixelRect(x: 0, y: 0, width: image.width, height: image.height)] {
                 return try completeWindows(image, occluded: occluded, windows: windows, options: options,
                                            queuedSeconds: queuedSeconds)
             }

@@ -1,42 +1,14 @@
 // Windows: a hole is completed inside its bounding box plus a context margin, so that
 // the cost follows the hole, not the image.
 
-/// A rectangle of pixels: columns `x ..< x + width`, rows `y ..< y + height`.
-public struct WindowRect: Sendable, Equatable, Codable, CustomStringConvertible {
-    public var x: Int
-    public var y: Int
-    public var width: Int
-    public var height: Int
+import Imaging
 
-    public init(x: Int, y: Int, width: Int, height: Int) {
-        self.x = x
-        self.y = y
-        self.width = width
-        self.height = height
-    }
-
-    public var maxX: Int { x + width }
-    public var maxY: Int { y + height }
-    public var area: Int { width * height }
-
-    /// Whether the two rectangles share a pixel.
-    public func intersects(_ other: WindowRect) -> Bool {
-        x < other.maxX && other.x < maxX && y < other.maxY && other.y < maxY
-    }
-
-    /// The smallest rectangle holding both.
-    public func union(_ other: WindowRect) -> WindowRect {
-        let x0 = min(x, other.x), y0 = min(y, other.y)
-        return WindowRect(x: x0, y: y0, width: max(maxX, other.maxX) - x0, height: max(maxY, other.maxY) - y0)
-    }
-
+extension PixelRect {
     /// Grown by `margin` on all four sides, clipped to a `width × height` image.
-    func expanded(by margin: Int, within width: Int, _ height: Int) -> WindowRect {
+    func expanded(by margin: Int, within width: Int, _ height: Int) -> PixelRect {
         let x0 = max(0, x - margin), y0 = max(0, y - margin)
-        return WindowRect(x: x0, y: y0, width: min(width, maxX + margin) - x0, height: min(height, maxY + margin) - y0)
+        return PixelRect(x: x0, y: y0, width: min(width, maxX + margin) - x0, height: min(height, maxY + margin) - y0)
     }
-
-    public var description: String { "\(width)×\(height)+\(x)+\(y)" }
 }
 
 /// Where the windows of an image go.
@@ -54,9 +26,9 @@ public enum CompletionWindows {
     /// In raster order of their top-left corners.
     /// - Parameters:
     ///   - occluded: `width × height` flags, `true` = occluded.
-    public static func plan(occluded: [Bool], width: Int, height: Int, margin: Int) -> [WindowRect] {
+    public static func plan(occluded: [Bool], width: Int, height: Int, margin: Int) -> [PixelRect] {
         var seen = [Bool](repeating: false, count: occluded.count)
-        var windows: [WindowRect] = []
+        var windows: [PixelRect] = []
         var stack: [Int] = []
         for start in occluded.indices where occluded[start] && !seen[start] {
             var x0 = start % width, x1 = x0, y0 = start / width, y1 = y0
@@ -71,7 +43,7 @@ public enum CompletionWindows {
                     if occluded[q] && !seen[q] { seen[q] = true; stack.append(q) }
                 }
             }
-            windows.append(WindowRect(x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1)
+            windows.append(PixelRect(x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1)
                 .expanded(by: margin, within: width, height))
         }
         // Merge overlapping windows until none overlap.
@@ -94,7 +66,7 @@ public enum CompletionWindows {
 /// What a report's likelihoods cover.
 public struct WindowSummary: Codable, Sendable, Equatable {
     /// The window in the image.
-    public var rect: WindowRect
+    public var rect: PixelRect
     /// Occluded pixels inside it.
     public var occludedPixels: Int
     /// The scan orientation used in it.

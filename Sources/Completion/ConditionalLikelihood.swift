@@ -80,11 +80,11 @@ public struct ConditionalLikelihood: Sendable {
         let model = result.adaptedModel ?? completer.model
         let c = model.configuration.channels
         let (bytes, _) = ChannelConversion.convert(truth, toChannels: c)
-        let parts: [(rect: WindowRect, orientation: Orientation)]
+        let parts: [(rect: PixelRect, orientation: Orientation)]
         if let windows = result.report.windows {
             parts = windows.map { ($0.rect, Orientation(name: $0.orientation) ?? .upright) }
         } else {
-            parts = [(WindowRect(x: 0, y: 0, width: truth.width, height: truth.height),
+            parts = [(PixelRect(x: 0, y: 0, width: truth.width, height: truth.height),
                       Orientation(name: result.report.sampling.orientation) ?? .upright)]
         }
         var nll = 0.0

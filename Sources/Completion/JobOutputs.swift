@@ -73,7 +73,7 @@ public func previewImage(_ result: CompletionResult) -> Image {
     } else {
         title += " (nothing to fill: likelihood only)"
     }
-    if region != WindowRect(x: 0, y: 0, width: result.input.width, height: result.input.height) {
+    if region != PixelRect(x: 0, y: 0, width: result.input.width, height: result.input.height) {
         title += "; shown: the windows, \(region) of \(result.input.width)×\(result.input.height)"
     }
     func crop(_ image: Image) -> Image {
@@ -91,9 +91,9 @@ public func previewImage(_ result: CompletionResult) -> Image {
 /// What the preview shows: the whole picture, or, for a windowed completion of a
 /// picture over 512 pixels on a side, the bounding box of its windows (at most 512 on a
 /// side, taken from the first window's corner), so that the holes are visible.
-func previewRegion(_ result: CompletionResult) -> WindowRect {
+func previewRegion(_ result: CompletionResult) -> PixelRect {
     let w = result.input.width, h = result.input.height
-    let whole = WindowRect(x: 0, y: 0, width: w, height: h)
+    let whole = PixelRect(x: 0, y: 0, width: w, height: h)
     guard max(w, h) > 512, let windows = result.report.windows, var box = windows.first?.rect else { return whole }
     for window in windows.dropFirst() { box = box.union(window.rect) }
     box.width = min(box.width, 512)

@@ -20,7 +20,7 @@ extension Completer {
     /// every window's completion drawn by weight. A sample's weight is the product of its
     /// windows' weights (normalised); its likelihoods are sums over the windows.
     func completeWindows(
-        _ image: Image, occluded: [Bool], windows: [WindowRect], options: CompletionOptions, queuedSeconds: Double
+        _ image: Image, occluded: [Bool], windows: [PixelRect], options: CompletionOptions, queuedSeconds: Double
     ) throws(CompletionError) -> CompletionResult {
         let clock = ContinuousClock()
         let start = clock.now
@@ -28,7 +28,7 @@ extension Completer {
         let (converted, conversion) = ChannelConversion.convert(image, toChannels: c)
         var samples = [[UInt8]](repeating: converted, count: options.samples)
         var pixelNLL = [Double](repeating: 0, count: w * h)
-        var parts: [(rect: WindowRect, result: CompletionResult, order: [Int])] = []
+        var parts: [(rect: PixelRect, result: CompletionResult, order: [Int])] = []
         for (index, rect) in windows.enumerated() {
             var windowOptions = options
             windowOptions.windowMargin = nil
@@ -67,7 +67,7 @@ extension Completer {
 
     private func windowedReport(
         image: Image, occluded: [Bool], conversion: ChannelConversion,
-        parts: [(rect: WindowRect, result: CompletionResult, order: [Int])], options: CompletionOptions,
+        parts: [(rect: PixelRect, result: CompletionResult, order: [Int])], options: CompletionOptions,
         queuedSeconds: Double, computeSeconds: Double
     ) -> CompletionReport {
         let c = model.configuration.channels, w = image.width, h = image.height
@@ -140,7 +140,7 @@ extension Completer {
     }
 
     /// The samples of `rect` from an interleaved `width`-wide image.
-    public static func crop<T>(_ samples: [T], width: Int, channels: Int, to rect: WindowRect) -> [T] {
+    public static func crop<T>(_ samples: [T], width: Int, channels: Int, to rect: PixelRect) -> [T] {
         var out: [T] = []
         out.reserveCapacity(rect.area * channels)
         for y in rect.y..<rect.maxY {
@@ -151,7 +151,7 @@ extension Completer {
     }
 
     /// Writes a `rect`-sized block of samples into an interleaved `width`-wide image.
-    static func paste<T>(_ block: [T], into samples: inout [T], width: Int, channels: Int, at rect: WindowRect) {
+    static func paste<T>(_ block: [T], into samples: inout [T], width: Int, channels: Int, at rect: PixelRect) {
         let row = rect.width * channels
         for y in 0..<rect.height {
             let dst = ((rect.y + y) * width + rect.x) * channels

@@ -53,8 +53,8 @@ struct WindowsCommand: ParsableCommand {
         DispatchQueue.concurrentPerform(iterations: max(1, min(compute.workers, images.count))) { worker in
             for i in stride(from: worker, to: images.count, by: max(1, min(compute.workers, images.count))) {
                 let image = images[i]
-                let holeRect = WindowRect(x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
-                func holeNLL(_ rect: WindowRect) -> (Double, Double) {
+                let holeRect = PixelRect(x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
+                func holeNLL(_ rect: PixelRect) -> (Double, Double) {
                     let started = Date()
                     let pixels = Completer.crop(image.pixels, width: image.width, channels: c, to: rect)
                     let nll = UnsafeMutablePointer<Float>.allocate(capacity: rect.area * c)
@@ -68,10 +68,10 @@ struct WindowsCommand: ParsableCommand {
                     }
                     return (sum, Date().timeIntervalSince(started))
                 }
-                let whole = holeNLL(WindowRect(x: 0, y: 0, width: image.width, height: image.height))
+                let whole = holeNLL(PixelRect(x: 0, y: 0, width: image.width, height: image.height))
                 let windows = margins.map { m in
                     let x0 = max(0, holeRect.x - m), y0 = max(0, holeRect.y - m)
-                    return holeNLL(WindowRect(x: x0, y: y0, width: min(image.width, holeRect.maxX + m) - x0,
+                    return holeNLL(PixelRect(x: x0, y: y0, width: min(image.width, holeRect.maxX + m) - x0,
                                               height: min(image.height, holeRect.maxY + m) - y0))
                 }
                 out[i] = (whole.0, windows.map(\.0), whole.1, windows.map(\.1))

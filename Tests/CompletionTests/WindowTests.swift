@@ -5,7 +5,7 @@ import Testing
 
 /// Completion inside windows around the holes.
 @Suite struct WindowTests {
-    func rectangle(width: Int, height: Int, _ rects: [WindowRect]) -> [Bool] {
+    func rectangle(width: Int, height: Int, _ rects: [PixelRect]) -> [Bool] {
         (0..<(width * height)).map { p in
             rects.contains { $0.x <= p % width && p % width < $0.maxX && $0.y <= p / width && p / width < $0.maxY }
         }
@@ -13,13 +13,13 @@ import Testing
 
     @Test func holesFarApartGetWindowsOfTheirOwnAndCloseOnesMerge() {
         let w = 40, h = 30
-        let far = rectangle(width: w, height: h, [WindowRect(x: 2, y: 2, width: 3, height: 2), WindowRect(x: 30, y: 20, width: 4, height: 4)])
+        let far = rectangle(width: w, height: h, [PixelRect(x: 2, y: 2, width: 3, height: 2), PixelRect(x: 30, y: 20, width: 4, height: 4)])
         #expect(CompletionWindows.plan(occluded: far, width: w, height: h, margin: 3) == [
-            WindowRect(x: 0, y: 0, width: 8, height: 7), WindowRect(x: 27, y: 17, width: 10, height: 10),
+            PixelRect(x: 0, y: 0, width: 8, height: 7), PixelRect(x: 27, y: 17, width: 10, height: 10),
         ])
-        let close = rectangle(width: w, height: h, [WindowRect(x: 2, y: 2, width: 3, height: 2), WindowRect(x: 9, y: 3, width: 2, height: 2)])
-        #expect(CompletionWindows.plan(occluded: close, width: w, height: h, margin: 3) == [WindowRect(x: 0, y: 0, width: 14, height: 8)])
-        #expect(CompletionWindows.plan(occluded: far, width: w, height: h, margin: 100) == [WindowRect(x: 0, y: 0, width: w, height: h)])
+        let close = rectangle(width: w, height: h, [PixelRect(x: 2, y: 2, width: 3, height: 2), PixelRect(x: 9, y: 3, width: 2, height: 2)])
+        #expect(CompletionWindows.plan(occluded: close, width: w, height: h, margin: 3) == [PixelRect(x: 0, y: 0, width: 14, height: 8)])
+        #expect(CompletionWindows.plan(occluded: far, width: w, height: h, margin: 100) == [PixelRect(x: 0, y: 0, width: w, height: h)])
         #expect(CompletionWindows.plan(occluded: [Bool](repeating: false, count: 12), width: 4, height: 3, margin: 2).isEmpty)
     }
 
@@ -27,7 +27,7 @@ import Testing
     @Test func aMarginCoveringTheImageEqualsTheWholeImageRun() throws {
         let model = try perturbedModel(channels: 3, levels: 256, spread: 0.4)
         let image = randomImage(width: 9, height: 7, channels: 3, seed: 2)
-        let mask = rectangle(width: 9, height: 7, [WindowRect(x: 3, y: 3, width: 2, height: 2)])
+        let mask = rectangle(width: 9, height: 7, [PixelRect(x: 3, y: 3, width: 2, height: 2)])
         let whole = try Completer(model: model).complete(image, occluded: mask, options: CompletionOptions(samples: 3, seed: 4, windowMargin: nil))
         let windowed = try Completer(model: model).complete(image, occluded: mask, options: CompletionOptions(samples: 3, seed: 4, windowMargin: 8))
         #expect(windowed.samples == whole.samples)
@@ -42,7 +42,7 @@ import Testing
         let model = try perturbedModel(channels: 1, levels: 256, spread: 0.4)
         let w = 30, h = 20
         let image = randomImage(width: w, height: h, channels: 1, seed: 6)
-        let holes = [WindowRect(x: 2, y: 2, width: 3, height: 3), WindowRect(x: 22, y: 12, width: 4, height: 3)]
+        let holes = [PixelRect(x: 2, y: 2, width: 3, height: 3), PixelRect(x: 22, y: 12, width: 4, height: 3)]
         let mask = rectangle(width: w, height: h, holes)
         let options = CompletionOptions(samples: 4, seed: 9, threads: 1, windowMargin: 2)
         let result = try Completer(model: model).complete(image, occluded: mask, options: options)
@@ -50,7 +50,7 @@ import Testing
         two.threads = 2
         #expect(try Completer(model: model).complete(image, occluded: mask, options: two).samples == result.samples)
         let windows = try #require(result.report.windows)
-        #expect(windows.map(\.rect) == [WindowRect(x: 0, y: 0, width: 7, height: 7), WindowRect(x: 20, y: 10, width: 8, height: 7)])
+        #expect(windows.map(\.rect) == [PixelRect(x: 0, y: 0, width: 7, height: 7), PixelRect(x: 20, y: 10, width: 8, height: 7)])
         #expect(result.report.likelihoodScope == "windows")
         #expect(result.selectedIndex == 0 && result.samples.count == 4)
         for sample in result.samples {
