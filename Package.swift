@@ -55,6 +55,12 @@ let package = Package(
 
         // MARK: - Libraries, bottom to top
 
+        /// The one system-call layer: typed errors with errno, call and path; EINTR retry;
+        /// safe reads and writes, atomic replace, fsync, renames; the fault-injection hook.
+        .target(
+            name: "SystemIO",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+        ),
         /// Images and masks: decoding, encoding, limits, drawing (figures through cairo).
         .target(name: "Imaging", dependencies: ["CImageCodecs", "CCairo"]),
         /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
@@ -106,6 +112,9 @@ let package = Package(
 
         /// Shared helpers for the test targets (fixture paths, temporary folders).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(
+            name: "SystemIOTests",
+            dependencies: ["SystemIO", "TestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         /// CZlib only to read the gzipped PNG-suite reference pixels.
         .testTarget(
             name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], resources: [.copy("Fixtures")]),
