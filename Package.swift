@@ -62,7 +62,10 @@ let package = Package(
             dependencies: [.product(name: "SystemPackage", package: "swift-system")]
         ),
         /// Images and masks: decoding, encoding, limits, drawing (figures through cairo).
-        .target(name: "Imaging", dependencies: ["CImageCodecs", "CCairo"]),
+        .target(
+            name: "Imaging",
+            dependencies: ["CImageCodecs", "CCairo", "SystemIO", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
         .target(
             name: "PixelRNN",
