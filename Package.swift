@@ -56,7 +56,7 @@ let package = Package(
         // MARK: - Libraries, bottom to top
 
         /// The one system-call layer: typed errors with errno, call and path; EINTR retry;
-        /// safe reads and writes, atomic replace, fsync, renames; the fault-injection hook.
+        /// safe reads and writes, atomic replace, fsync, renames; the fault-injection hook; SHA-256.
         .target(
             name: "SystemIO",
             dependencies: [.product(name: "SystemPackage", package: "swift-system")]
@@ -69,7 +69,10 @@ let package = Package(
         /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
         .target(
             name: "PixelRNN",
-            dependencies: ["CBLAS", "CMachine", "CZlib", "Imaging"],
+            dependencies: [
+                "CBLAS", "CMachine", "CZlib", "Imaging", "SystemIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: numericSettings
         ),
         /// Masked conditional sampling with particles, the evidence, the likelihood report and job outputs.
@@ -121,7 +124,10 @@ let package = Package(
         /// CZlib only to read the gzipped PNG-suite reference pixels.
         .testTarget(
             name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
+        .testTarget(
+            name: "PixelRNNTests",
+            dependencies: ["PixelRNN", "SystemIO", "TestSupport", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: numericSettings),
         .testTarget(
             name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
         /// End-to-end tests of the built `pixelrnn` binary.

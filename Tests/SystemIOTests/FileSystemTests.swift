@@ -131,4 +131,11 @@ import Glibc
         #expect(try FileSystem.list(root).isEmpty)
         #expect(!FileSystem.exists(root.appending("x")))
     }
+
+    @Test func aFileDigestMatchesTheDigestOfItsBytes() throws {
+        let path = root.appending("big")
+        let bytes = (0..<((1 << 20) * 2 + 33)).map { UInt8(truncatingIfNeeded: $0 &* 31 >> 2) }
+        try FileSystem.writeFile(path, bytes)
+        #expect(try SHA256.hash(fileAt: path) == SHA256.hash(bytes))
+    }
 }
