@@ -78,7 +78,9 @@ let package = Package(
         /// Masked conditional sampling with particles, the evidence, the likelihood report and job outputs.
         .target(
             name: "Completion",
-            dependencies: ["PixelRNN", "Imaging"],
+            dependencies: [
+                "PixelRNN", "Imaging", "SystemIO", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: numericSettings
         ),
 
