@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "Spool",
             dependencies: [
-                "CInotify", "Imaging", "Completion",
+                "CInotify", "SystemIO", "Imaging", "Completion",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -135,7 +135,8 @@ let package = Package(
         /// End-to-end tests of the built `pixelrnn` binary.
         .testTarget(name: "CLITests", dependencies: ["Imaging", "TestSupport"]),
         /// End-to-end tests of the built `pixelrnnd` binary on temporary spools.
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "PixelRNN", "Imaging", "TestSupport"]),
+        .testTarget(
+            name: "SpoolTests", dependencies: ["Spool", "SystemIO", "PixelRNN", "Imaging", "TestSupport"]),
     ]
 )
 

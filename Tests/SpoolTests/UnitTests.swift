@@ -1,6 +1,7 @@
 import Foundation
-import Testing
+import SystemIO
 import SystemPackage
+import Testing
 
 @testable import Spool
 
