@@ -68,8 +68,8 @@ public struct CompletionJobProcessor: JobProcessor {
         let limits = ImageLimits(
             maxWidth: configuration.maxWidth, maxHeight: configuration.maxHeight,
             maxPixels: configuration.maxPixels, maxFileBytes: Int(configuration.maxBytes))
-        let arrived = (try? FileManager.default.attributesOfItem(atPath: job.image.string)[.modificationDate] as? Date) ?? nil
-        let queued = arrived.map { max(0, Date().timeIntervalSince($0)) } ?? 0
+        let arrived = (try? FS.metadata(job.image))?.modified
+        let queued = arrived.map { max(0, Date().timeIntervalSince1970 - $0) } ?? 0
         let image: Image
         do {
             image = try Image.decode(contentsOf: job.image.string, limits: limits)

@@ -13,8 +13,8 @@ import SystemPackage
 /// `open`, `mkdir`…; see `FaultHook.calls`) whose path contains PATH-FRAGMENT fail with
 /// ERRNO (`EIO`, `ENOSPC`, `EROFS`, `ENOENT`, `EACCES`, `EDQUOT`, `ENOSYS`, `EINVAL` or a
 /// number) instead of running. COUNT `*` fails every call. This type parses the rules; they
-/// are armed in the SystemIO module's `FaultHook`, through which every system call of the
-/// program goes — the spool's, and the image, model and job-output files of the Imaging,
+/// are armed in the SystemIO module's `FaultHook`, through which the file operations of
+/// every module go — the spool's, and the image, model and job-output files of the Imaging,
 /// PixelRNN and Completion modules — so the daemon sees exactly what a real failure of
 /// that call would give it. Each one is logged (`msg="injected fault" call=… errno=…
 /// path=…`) so that a test can tell that its fault fired. A rule that does not parse is
