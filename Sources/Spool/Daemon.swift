@@ -334,7 +334,7 @@ public final class Daemon: @unchecked Sendable {
     /// Whether a PNG's header declares transparency; `nil` when unreadable (the processor
     /// then reports why).
     private func pngHasAlpha(_ path: FilePath) -> Bool? {
-        ImageProbe.hasAlpha(path, limit: configuration.maxBytes)
+        ImageProbe.pngHasAlpha(path, limit: configuration.maxBytes)
     }
 
     private func newToken() -> String {

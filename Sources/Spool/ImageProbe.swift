@@ -10,7 +10,7 @@ enum ImageProbe {
     /// - Parameters:
     ///   - path: the file, read with `O_NOFOLLOW` as a regular file.
     ///   - limit: the most bytes to read (`max_bytes`).
-    static func hasAlpha(_ path: FilePath, limit: Int64) -> Bool? {
+    static func pngHasAlpha(_ path: FilePath, limit: Int64) -> Bool? {
         guard let bytes = try? FS.readFile(path, limit: limit), let header = try? Image.header(of: bytes) else { return nil }
         return header.hasAlpha
     }

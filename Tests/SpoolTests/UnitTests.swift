@@ -18,7 +18,7 @@ struct ImageProbeTests {
         let folder = try TemporaryDirectory()
         let path = folder.url.appendingPathComponent("probe.png").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        return ImageProbe.hasAlpha(FilePath(path), limit: limit)
+        return ImageProbe.pngHasAlpha(FilePath(path), limit: limit)
     }
 
     @Test(arguments: [(UInt8(0), false), (2, false), (4, true), (6, true)])
