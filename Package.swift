@@ -55,18 +55,32 @@ let package = Package(
 
         // MARK: - Libraries, bottom to top
 
+        /// The one system-call layer: typed errors with errno, call and path; EINTR retry;
+        /// safe reads and writes, atomic replace, fsync, renames; the fault-injection hook; SHA-256.
+        .target(
+            name: "SystemIO",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+        ),
         /// Images and masks: decoding, encoding, limits, drawing (figures through cairo).
-        .target(name: "Imaging", dependencies: ["CImageCodecs", "CCairo"]),
+        .target(
+            name: "Imaging",
+            dependencies: ["CImageCodecs", "CCairo", "SystemIO", .product(name: "SystemPackage", package: "swift-system")]
+        ),
         /// The PixelRNN: tensors and kernels, layers, models, training, checkpoints, data.
         .target(
             name: "PixelRNN",
-            dependencies: ["CBLAS", "CMachine", "CZlib", "Imaging"],
+            dependencies: [
+                "CBLAS", "CMachine", "CZlib", "Imaging", "SystemIO",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: numericSettings
         ),
         /// Masked conditional sampling with particles, the evidence, the likelihood report and job outputs.
         .target(
             name: "Completion",
-            dependencies: ["PixelRNN", "Imaging"],
+            dependencies: [
+                "PixelRNN", "Imaging", "SystemIO", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: numericSettings
         ),
 
@@ -74,7 +88,7 @@ let package = Package(
         .target(
             name: "Spool",
             dependencies: [
-                "CInotify", "Imaging", "Completion",
+                "CInotify", "SystemIO", "Imaging", "Completion",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -106,16 +120,23 @@ let package = Package(
 
         /// Shared helpers for the test targets (fixture paths, temporary folders).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(
+            name: "SystemIOTests",
+            dependencies: ["SystemIO", "TestSupport", .product(name: "SystemPackage", package: "swift-system")]),
         /// CZlib only to read the gzipped PNG-suite reference pixels.
         .testTarget(
             name: "ImagingTests", dependencies: ["Imaging", "TestSupport", "CZlib"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PixelRNNTests", dependencies: ["PixelRNN", "TestSupport"], swiftSettings: numericSettings),
+        .testTarget(
+            name: "PixelRNNTests",
+            dependencies: ["PixelRNN", "SystemIO", "TestSupport", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: numericSettings),
         .testTarget(
             name: "CompletionTests", dependencies: ["Completion", "TestSupport"], swiftSettings: numericSettings),
         /// End-to-end tests of the built `pixelrnn` binary.
         .testTarget(name: "CLITests", dependencies: ["Imaging", "TestSupport"]),
         /// End-to-end tests of the built `pixelrnnd` binary on temporary spools.
-        .testTarget(name: "SpoolTests", dependencies: ["Spool", "PixelRNN", "Imaging", "TestSupport"]),
+        .testTarget(
+            name: "SpoolTests", dependencies: ["Spool", "SystemIO", "PixelRNN", "Imaging", "TestSupport"]),
     ]
 )
 

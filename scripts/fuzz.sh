@@ -27,7 +27,7 @@ build_libraries() {
 build_target() {
     local name=$1 objects=()
     local module
-    for module in CImageCodecs Imaging PixelRNN Completion Spool Logging SystemPackage CSystem; do
+    for module in CImageCodecs CMachine SystemIO Imaging PixelRNN Completion Spool Logging SystemPackage CSystem; do
         objects+=("$BIN/$module.build/"*.o)
     done
     swiftc -parse-as-library -O -sanitize=fuzzer,address -module-name "Fuzz_$name" \

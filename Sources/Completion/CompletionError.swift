@@ -1,4 +1,7 @@
+import Imaging
 import PixelRNN
+import SystemIO
+import SystemPackage
 
 /// Why a completion could not be made. Every case says what a user needs to fix it.
 public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -13,8 +16,10 @@ public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible
     case valueOutOfRange(value: Int, levels: Int, y: Int, x: Int)
     /// The model cannot be used for completion (an architecture without incremental sampling).
     case unsupportedModel(String)
-    /// Writing an output file failed.
+    /// Making an output file failed for a reason other than a system call (the PNG encoder).
     case outputFailed(path: String, reason: String)
+    /// A system call writing an output failed (`errno` from the named C function).
+    case io(path: String, call: String, errno: Int32)
     /// A job named a model that is not loaded.
     case unknownModel(name: String, available: [String])
 
@@ -32,8 +37,36 @@ public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible
             "the model cannot complete images: \(why)"
         case let .outputFailed(path, reason):
             "cannot write \(path): \(reason)"
+        case let .io(path, call, code):
+            "cannot write \(path): \(call) failed: \(Errno(rawValue: code).description) (errno \(code))"
         case let .unknownModel(name, available):
             "no model named '\(name)' is loaded (available: \(available.joined(separator: ", ")))"
+        }
+    }
+
+    /// Whether the error is a transient I/O error (disk full, I/O error, read-only file
+    /// system…; the SystemIO module's one rule), so that writing the outputs again later
+    /// may succeed.
+    public var isTransient: Bool {
+        if case .io(_, _, let code) = self { return SystemIOError.isTransient(Errno(rawValue: code)) }
+        return false
+    }
+
+    /// A failed system call of the SystemIO module.
+    init(_ error: SystemIOError) {
+        if case let .system(call, path, code) = error {
+            self = .io(path: path, call: call, errno: code.rawValue)
+        } else {
+            self = .outputFailed(path: error.path, reason: error.description)
+        }
+    }
+
+    /// A failed image write: a system call's failure stays one.
+    init(_ error: ImagingError, path: String) {
+        if case let .io(path, call, code) = error.root {
+            self = .io(path: path, call: call, errno: code)
+        } else {
+            self = .outputFailed(path: path, reason: error.description)
         }
     }
 

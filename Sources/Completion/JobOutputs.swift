@@ -3,12 +3,8 @@
 import Dispatch
 import Foundation
 import Imaging
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemIO
+import SystemPackage
 
 /// Writes the outputs of one completion job into `directory` (created if missing):
 /// - `completed.png`: the selected completion;
@@ -18,14 +14,17 @@ import Darwin
 ///   completion's per-pixel NLL in bits as a heat map with its colour scale;
 /// - `report.json`: ``CompletionReport`` (schema in docs/report.md).
 ///
-/// The original inputs are not copied; the caller (the daemon) does that.
+/// The original inputs are not copied; the caller (the daemon) does that. Every system
+/// call goes through the SystemIO module (its fault-injection rules apply).
 /// - Parameters:
 ///   - result: The completion.
 ///   - directory: The job's output folder.
 ///   - sync: `fsync` every file (and the folders) before returning, for a caller that
 ///     publishes the folder by renaming it.
 ///   - threads: the PNG files are encoded on up to this many threads.
-/// - Throws: `CompletionError.outputFailed` naming the file.
+/// - Throws: ``CompletionError/io(path:call:errno:)`` for a failed system call (see
+///   ``CompletionError/isTransient``), ``CompletionError/outputFailed(path:reason:)`` when a
+///   PNG cannot be encoded; either names the file.
 public func writeJobOutputs(
     _ result: CompletionResult, to directory: String, sync: Bool = false, threads: Int = 1
 ) throws(CompletionError) {
@@ -42,10 +41,10 @@ public func writeJobOutputs(
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
         for index in stride(from: worker, to: list.count, by: workers) {
             let path = directory + "/" + list[index].name
-            do {
+            do throws(ImagingError) {
                 try list[index].image().writePNG(to: path, sync: sync)
             } catch {
-                failures.record(index, .outputFailed(path: path, reason: "\(error)"))
+                failures.record(index, CompletionError(error, path: path))
             }
         }
     }
@@ -110,38 +109,19 @@ private final class OutputFailures: @unchecked Sendable {
     var first: CompletionError? { lock.withLock { failures.keys.min().map { failures[$0]! } } }
 }
 
-// MARK: - File helpers
+// MARK: - File helpers (the SystemIO module's, with this module's errors)
 
+/// Creates `path` and any missing folders above it.
 private func makeDirectory(_ path: String) throws(CompletionError) {
-    do {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-        throw .outputFailed(path: path, reason: "cannot create the folder: \(error.localizedDescription)")
-    }
+    do { try FileSystem.makeDirectories(FilePath(path)) } catch { throw CompletionError(error) }
 }
 
 /// Writes `bytes` to `path` (replacing it), optionally with `fsync`.
 private func writeFile(_ path: String, bytes: [UInt8], sync: Bool) throws(CompletionError) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw .outputFailed(path: path, reason: "open: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw .outputFailed(path: path, reason: "write: \(String(cString: strerror(errno)))")
-        }
-        offset += n
-    }
-    if sync && fsync(fd) != 0 {
-        throw .outputFailed(path: path, reason: "fsync: \(String(cString: strerror(errno)))")
-    }
+    do { try FileSystem.writeFile(FilePath(path), bytes, sync: sync, overwrite: true) } catch { throw CompletionError(error) }
 }
 
+/// `fsync`s a folder.
 private func syncDirectory(_ path: String) throws(CompletionError) {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw .outputFailed(path: path, reason: "open: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    if fsync(fd) != 0 { throw .outputFailed(path: path, reason: "fsync: \(String(cString: strerror(errno)))") }
+    do { try FileSystem.syncDirectory(FilePath(path)) } catch { throw CompletionError(error) }
 }

@@ -1,4 +1,6 @@
 internal import CImageCodecs
+internal import SystemIO
+internal import SystemPackage
 
 /// What an encoded image's header declares, read without decoding its pixels.
 public struct ImageHeader: Sendable, Equatable {
@@ -86,7 +88,12 @@ extension Image {
     ///   ``decode(bytes:limits:)`` about its contents, wrapped in
     ///   ``ImagingError/inFile(path:_:)``.
     public static func decode(contentsOf path: String, limits: ImageLimits = .default) throws(ImagingError) -> Image {
-        let bytes = try FileIO.readRegularFile(at: path, maxBytes: limits.maxFileBytes)
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(FilePath(path), limit: Int64(limits.maxFileBytes))
+        } catch {
+            throw ImagingError(error)
+        }
         do {
             return try decode(bytes: bytes, limits: limits)
         } catch {
@@ -107,14 +114,19 @@ extension Image {
     ///
     /// The file is created with mode 0644 or truncated; a symbolic link at `path` is
     /// refused (`O_NOFOLLOW`). The write is not atomic: publish results by writing to a
-    /// temporary name and renaming.
+    /// temporary name and renaming. The system calls go through the SystemIO module, so
+    /// its fault-injection rules apply to them.
     /// - Parameters:
     ///   - path: where to write.
     ///   - sync: whether to `fsync` the file before closing it.
     /// - Throws: the errors of ``encodePNG()``, or ``ImagingError/io(path:operation:errno:)``.
     public func writePNG(to path: String, sync: Bool = false) throws(ImagingError) {
         let bytes = try encodePNG()
-        try FileIO.writeFile(at: path, bytes: bytes, sync: sync)
+        do {
+            try FileSystem.writeFile(FilePath(path), bytes, sync: sync, overwrite: true)
+        } catch {
+            throw ImagingError(error)
+        }
     }
 
     /// The format of `bytes`, or the error for empty or unrecognised data.

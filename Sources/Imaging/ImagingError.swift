@@ -3,6 +3,8 @@ internal import Glibc
 #elseif canImport(Darwin)
 internal import Darwin
 #endif
+internal import SystemIO
+internal import SystemPackage
 
 /// Everything that can go wrong reading, decoding, encoding or interpreting an image.
 ///
@@ -42,6 +44,14 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
     case maskSizeMismatch(expectedWidth: Int, expectedHeight: Int, width: Int, height: Int)
     /// An error about the contents of the file at `path`.
     indirect case inFile(path: String, ImagingError)
+
+    /// Whether the error is a transient I/O error rather than a fault of the file: a system
+    /// call that failed with `ENOSPC`, `EDQUOT`, `EIO`, `EROFS` or `ENOMEM` (the one rule of
+    /// the SystemIO module). A caller may retry the same operation later.
+    public var isTransient: Bool {
+        if case .io(_, _, let code) = root { return SystemIOError.isTransient(Errno(rawValue: code)) }
+        return false
+    }
 
     /// The error without any ``inFile(path:_:)`` wrapper.
     public var root: ImagingError {
@@ -85,6 +95,18 @@ public enum ImagingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "mask is \(width)×\(height) pixels but the image is \(expectedWidth)×\(expectedHeight)"
         case .inFile(let path, let inner):
             return "\(path): \(inner)"
+        }
+    }
+}
+
+extension ImagingError {
+    /// The same failure in this module's terms: a system call's failure is ``io(path:operation:errno:)``,
+    /// a file over the size limit is ``fileTooLarge(bytes:limit:)`` in ``inFile(path:_:)``.
+    init(_ error: SystemIOError) {
+        switch error {
+        case let .system(call, path, code): self = .io(path: path, operation: call, errno: code.rawValue)
+        case let .notRegularFile(path, kind): self = .notRegularFile(path: path, kind: kind)
+        case let .tooLarge(path, bytes, limit): self = .inFile(path: path, .fileTooLarge(bytes: Int(bytes), limit: Int(limit)))
         }
     }
 }

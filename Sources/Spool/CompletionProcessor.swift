@@ -11,6 +11,12 @@ import SystemPackage
 /// Inputs are decoded with the configured limits checked from the header before any
 /// large allocation; the occlusion comes from `NAME.mask.png` when present, else from
 /// the image's alpha channel.
+///
+/// Errors are classified as the daemon needs them: a system call that fails while the
+/// inputs are read or the results written becomes ``SpoolError/system(call:path:errno:)``,
+/// whose ``SpoolError/isTransient`` (disk full, I/O error…) keeps the job in `work/` for
+/// another attempt, exactly as the `validate` processor's reads and writes do; anything
+/// about the inputs' content is ``SpoolError/badInput(_:)``.
 public struct CompletionJobProcessor: JobProcessor {
     public let configuration: DaemonConfiguration
     /// The first model's identity (what a single-model status shows as `model`).
@@ -62,13 +68,13 @@ public struct CompletionJobProcessor: JobProcessor {
         let limits = ImageLimits(
             maxWidth: configuration.maxWidth, maxHeight: configuration.maxHeight,
             maxPixels: configuration.maxPixels, maxFileBytes: Int(configuration.maxBytes))
-        let arrived = (try? FileManager.default.attributesOfItem(atPath: job.image.string)[.modificationDate] as? Date) ?? nil
-        let queued = arrived.map { max(0, Date().timeIntervalSince($0)) } ?? 0
+        let arrived = (try? FS.metadata(job.image))?.modified
+        let queued = arrived.map { max(0, Date().timeIntervalSince1970 - $0) } ?? 0
         let image: Image
         do {
             image = try Image.decode(contentsOf: job.image.string, limits: limits)
         } catch {
-            throw SpoolError.badInput("image: \(error.root.description)")
+            throw Self.inputError(error, what: "image")
         }
         let mask: Mask
         if let maskPath = job.mask {
@@ -76,7 +82,7 @@ public struct CompletionJobProcessor: JobProcessor {
             do {
                 maskImage = try Image.decode(contentsOf: maskPath.string, limits: limits)
             } catch {
-                throw SpoolError.badInput("mask: \(error.root.description)")
+                throw Self.inputError(error, what: "mask")
             }
             do {
                 mask = try Mask(maskImage: maskImage, expectedWidth: image.width, expectedHeight: image.height)
@@ -109,6 +115,7 @@ public struct CompletionJobProcessor: JobProcessor {
         do {
             try writeJobOutputs(result, to: outputDirectory.string, threads: options.threads)
         } catch {
+            if case let .io(path, call, code) = error { throw SpoolError.system(call: call, path: path, errno: Errno(rawValue: code)) }
             throw SpoolError.outputFailed(error.description)
         }
         logger.info(
@@ -118,6 +125,13 @@ public struct CompletionJobProcessor: JobProcessor {
                 "samples": "\(options.samples)", "orientation": "\(result.report.sampling.orientation)",
                 "seconds": "\(String(format: "%.3f", result.report.timings.computeSeconds))",
             ])
+    }
+
+    /// Why an input could not be read: a failed system call stays one (transient or not by
+    /// the one rule), anything else is the input's fault.
+    static func inputError(_ error: ImagingError, what: String) -> SpoolError {
+        if case let .io(path, call, code) = error.root { return .system(call: call, path: path, errno: Errno(rawValue: code)) }
+        return .badInput("\(what): \(error.root.description)")
     }
 
     /// A job without a seed gets one derived from its name (FNV-1a), so that re-running

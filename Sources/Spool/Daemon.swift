@@ -334,9 +334,7 @@ public final class Daemon: @unchecked Sendable {
     /// Whether a PNG's header declares transparency; `nil` when unreadable (the processor
     /// then reports why).
     private func pngHasAlpha(_ path: FilePath) -> Bool? {
-        guard let bytes = try? FS.readFile(path, limit: configuration.maxBytes),
-              let header = try? ImageHeader.parse(bytes) else { return nil }
-        return header.hasAlpha
+        ImageProbe.pngHasAlpha(path, limit: configuration.maxBytes)
     }
 
     private func newToken() -> String {

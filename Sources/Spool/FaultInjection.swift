@@ -1,44 +1,30 @@
 import Foundation
 import Logging
+import SystemIO
 import SystemPackage
 
-/// Test-only fault injection for the spool's file layer, configured by the environment
-/// variable `PIXELRNND_FAULTS` (nothing is injected when it is unset or empty):
+/// Test-only fault injection for the daemon's file input and output, configured by the
+/// environment variable `PIXELRNND_FAULTS` (nothing is injected when it is unset or empty):
 ///
 ///     PIXELRNND_FAULTS="renameat2:EIO:2:outbox,fsync:ENOSPC:1"
 ///
 /// Each comma-separated rule is `CALL:ERRNO:COUNT[:PATH-FRAGMENT]`: the next COUNT calls of
 /// the system call CALL (as named in errors: `write`, `fsync`, `rename`, `renameat2`,
-/// `open`, `mkdir`…; see ``calls``) whose path contains PATH-FRAGMENT fail with ERRNO
-/// (`EIO`, `ENOSPC`, `EROFS`, `ENOENT`, `EACCES`, `EDQUOT`, `ENOSYS`, `EINVAL` or a
-/// number) instead of running. COUNT `*` fails every call. Every failure goes through
-/// `Syscall`, so the daemon sees exactly what a real failure of that call would give it,
-/// and each one is logged (`msg="injected fault" call=… errno=… path=…`) so that a test
-/// can tell that its fault fired. A rule that does not parse is an error at start.
+/// `open`, `mkdir`…; see `FaultHook.calls`) whose path contains PATH-FRAGMENT fail with
+/// ERRNO (`EIO`, `ENOSPC`, `EROFS`, `ENOENT`, `EACCES`, `EDQUOT`, `ENOSYS`, `EINVAL` or a
+/// number) instead of running. COUNT `*` fails every call. This type parses the rules; they
+/// are armed in the SystemIO module's `FaultHook`, through which the file operations of
+/// every module go — the spool's, and the image, model and job-output files of the Imaging,
+/// PixelRNN and Completion modules — so the daemon sees exactly what a real failure of
+/// that call would give it. Each one is logged (`msg="injected fault" call=… errno=…
+/// path=…`) so that a test can tell that its fault fired. A rule that does not parse is
+/// an error at start.
 public enum FaultInjection {
-    struct Rule {
-        var call: String
-        /// The errno as the rule spelled it, for the log.
-        var errnoName: String
-        var errno: Errno
-        var remaining: Int?  // nil = forever
-        var fragment: String
-    }
-
-    /// The calls that go through `Syscall` and can therefore be made to fail.
-    static let calls: Set<String> = [
-        "open", "read", "write", "fsync", "lstat", "fstat", "rename", "renameat2", "mkdir", "unlink", "rmdir",
-        "statvfs", "flock", "socket", "sendto",
-    ]
-
+    /// The errno names a rule may use (or a positive number).
     static let errnoNames: [String: Errno] = [
         "EIO": .ioError, "ENOSPC": .noSpace, "EROFS": .readOnlyFileSystem, "ENOENT": .noSuchFileOrDirectory,
         "EACCES": .permissionDenied, "EDQUOT": .diskQuotaExceeded, "ENOSYS": .noFunction, "EINVAL": .invalidArgument,
     ]
-
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var rules: [Rule] = []
-    nonisolated(unsafe) private static var logger: Logger?
 
     /// Reads `PIXELRNND_FAULTS` and arms its rules; call once at start, after logging is set up.
     /// - Parameter logger: where each injected failure is logged.
@@ -46,9 +32,10 @@ public enum FaultInjection {
     public static func configureFromEnvironment(logger: Logger) throws {
         let text = ProcessInfo.processInfo.environment["PIXELRNND_FAULTS"] ?? ""
         let parsed = try parse(text)
-        lock.withLock {
-            rules = parsed
-            self.logger = logger
+        FaultHook.install(parsed) { rule, path in
+            logger.warning("injected fault", metadata: [
+                "call": "\(rule.call)", "errno": "\(rule.errnoName)", "path": "\(path)",
+            ])
         }
         if !parsed.isEmpty {
             logger.warning("fault injection enabled", metadata: ["rules": "\(text)"])
@@ -57,7 +44,7 @@ public enum FaultInjection {
 
     /// The rules of a `PIXELRNND_FAULTS` value; empty text gives none.
     /// - Throws: ``SpoolError/configuration(_:)`` naming the first rule that does not parse.
-    static func parse(_ text: String) throws -> [Rule] {
+    static func parse(_ text: String) throws -> [FaultHook.Rule] {
         guard !text.isEmpty else { return [] }
         return try text.split(separator: ",", omittingEmptySubsequences: false).enumerated().map { index, item in
             func bad(_ why: String) -> SpoolError {
@@ -66,6 +53,7 @@ public enum FaultInjection {
             }
             let parts = item.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
             guard parts.count >= 3 else { throw bad("it has \(parts.count) of the 3 required fields") }
+            let calls = FaultHook.calls
             guard calls.contains(parts[0]) else {
                 throw bad("'\(parts[0])' is not a call that can fail here (\(calls.sorted().joined(separator: ", ")))")
             }
@@ -82,30 +70,8 @@ public enum FaultInjection {
             } else {
                 throw bad("the count '\(parts[2])' is neither a positive integer nor *")
             }
-            return Rule(call: parts[0], errnoName: parts[1], errno: code, remaining: remaining,
-                        fragment: parts.count > 3 ? parts[3] : "")
+            return FaultHook.Rule(call: parts[0], errnoName: parts[1], errno: code, remaining: remaining,
+                                  fragment: parts.count > 3 ? parts[3] : "")
         }
-    }
-
-    /// The injected error for this call, if a rule matches (and uses up one of its count).
-    static func failure(call: String, path: FilePath) -> Errno? {
-        let fired: (rule: Rule, logger: Logger?)? = lock.withLock {
-            guard !rules.isEmpty else { return nil }
-            let text = path.string
-            for i in rules.indices
-            where rules[i].call == call && (rules[i].fragment.isEmpty || text.contains(rules[i].fragment)) {
-                if let left = rules[i].remaining {
-                    guard left > 0 else { continue }
-                    rules[i].remaining = left - 1
-                }
-                return (rules[i], logger)
-            }
-            return nil
-        }
-        guard let fired else { return nil }
-        fired.logger?.warning("injected fault", metadata: [
-            "call": "\(call)", "errno": "\(fired.rule.errnoName)", "path": "\(path.string)",
-        ])
-        return fired.rule.errno
     }
 }

@@ -1,3 +1,4 @@
+import SystemIO
 import SystemPackage
 
 /// Everything that can go wrong in the spool daemon, with what a person needs to act on it.
@@ -23,17 +24,18 @@ public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
     case tooManyAttempts(Int)
     /// The model could not be loaded; the previous one (if any) stays in use.
     case modelLoad(path: String, reason: String)
-    /// Writing a job's outputs failed for a reason outside the input (disk full, I/O
-    /// error): the job stays in `work/` and is tried again.
+    /// Making a job's outputs failed for a reason other than a system call (the PNG
+    /// encoder); a failed system call is ``system(call:path:errno:)``.
     case outputFailed(String)
 
-    /// Whether the failure is about the machine rather than the input, so that the job is
-    /// kept and retried (up to `max_attempts`) instead of failed at once.
+    /// Whether the failure is about the machine rather than the job, so that the job is
+    /// kept in `work/` and retried (up to `max_attempts`) instead of failed at once: a
+    /// system call that failed with `ENOSPC`, `EDQUOT`, `EIO`, `EROFS` or `ENOMEM` while
+    /// reading the inputs, writing the results or publishing them (SystemIO's one rule,
+    /// `SystemIOError.isTransient(_:)`). Everything else is the job's fault.
     public var isTransient: Bool {
-        switch self {
-        case .system, .outputFailed: return true
-        default: return false
-        }
+        if case .system(_, _, let code) = self { return SystemIOError.isTransient(code) }
+        return false
     }
 
     public var description: String {

@@ -1,3 +1,4 @@
+import SystemIO
 import SystemPackage
 
 #if canImport(Glibc)
@@ -53,16 +54,20 @@ public struct SystemdNotifier: Sendable {
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + socketPath.count + (socketPath.first == 0 ? 0 : 1))
         let path = FilePath(String(decoding: socketPath.map { $0 == 0 ? UInt8(ascii: "@") : $0 }, as: UTF8.self))
-        let fd = try Syscall.libc("socket", path) { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        defer { close(fd) }
-        try Syscall.libc("sendto", path) {
-            message.withUnsafeBytes { bytes in
-                withUnsafePointer(to: &address) { pointer in
-                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                        sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), sa, length)
+        do throws(SystemIOError) {
+            let fd = try Syscall.libc("socket", path) { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+            defer { close(fd) }
+            try Syscall.libc("sendto", path) {
+                message.withUnsafeBytes { bytes in
+                    withUnsafePointer(to: &address) { pointer in
+                        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                            sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL), sa, length)
+                        }
                     }
                 }
             }
+        } catch {
+            throw SpoolError(error)
         }
     }
 }

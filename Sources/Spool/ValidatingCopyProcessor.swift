@@ -1,16 +1,20 @@
 import Foundation
+import Imaging
 import Logging
+import SystemIO
 import SystemPackage
 
 /// A test and diagnostic processor (`pixelrnnd --processor validate`): it checks a job's
 /// inputs for real, then publishes the image unchanged as the "completion".
 ///
 /// Checks: every input is a regular file (opened with `O_NOFOLLOW`) within `max_bytes`;
-/// the image is a PNG or JPEG by its signature; PNG chunks and CRCs are sound; width,
-/// height and pixel count are within the limits (from the header, before any allocation);
-/// the occlusion comes from a mask or an alpha channel; a mask is a PNG of the image's size;
-/// the options file is valid. Outputs: `completed.png` (`completed.jpg` for a JPEG input),
-/// a copy of the image, and `report.json` describing what was checked.
+/// the image is a PNG or JPEG whose header libpng or libjpeg reads (Imaging's
+/// `Image.header(of:)`, the reader the `pixelrnn` processor decodes with); width, height
+/// and pixel count are within the limits (from the header, before any allocation); the
+/// occlusion comes from a mask or an alpha channel; a mask is a PNG of the image's size;
+/// the options file is valid. Pixels are not decoded. Outputs: `completed.png`
+/// (`completed.jpg` for a JPEG input), a copy of the image, and `report.json` describing
+/// what was checked.
 public struct ValidatingCopyProcessor: JobProcessor {
     /// The configuration the processor was loaded with (limits, defaults, model label).
     public let configuration: DaemonConfiguration
@@ -18,7 +22,8 @@ public struct ValidatingCopyProcessor: JobProcessor {
 
     /// "Loads" the processor: when a model path is configured, the file must exist and look
     /// like a safetensors file (an 8-byte little-endian header length, then a JSON object
-    /// that fits in the file).
+    /// that fits in the file). Its identity carries the file's SHA-256, as the `pixelrnn`
+    /// processor's does.
     /// - Throws: ``SpoolError/modelLoad(path:reason:)``.
     public init(configuration: DaemonConfiguration) throws {
         self.configuration = configuration
@@ -33,7 +38,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
             try Self.checkSafetensors(bytes, path: model)
             identity["file"] = .text(model.string)
             identity["bytes"] = .integer(bytes.count)
-            identity["checksum"] = .text(String(CRC32.checksum(bytes), radix: 16))
+            identity["sha256"] = .text(SHA256.hex(SHA256.hash(bytes)))
             let name = configuration.modelName.isEmpty ? (model.stem ?? "model") : configuration.modelName
             identity["name"] = .text(name)
         } else {
@@ -60,7 +65,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
     public func process(_ job: JobInputs, outputDirectory: FilePath, logger: Logger) throws {
         let started = Date()
         let image = try FS.readFile(job.image, limit: configuration.maxBytes)
-        let header = try ImageHeader.parse(image)
+        let header = try Self.header(of: image, what: "image")
         try checkLimits(header, what: "image")
         var report: [String: Any] = [
             "processor": "validate",
@@ -70,12 +75,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
         ]
         if let maskPath = job.mask {
             let mask = try FS.readFile(maskPath, limit: configuration.maxBytes)
-            let maskHeader: ImageHeader
-            do {
-                maskHeader = try ImageHeader.parse(mask)
-            } catch {
-                throw SpoolError.badInput("mask '\(maskPath.lastComponent?.string ?? "")': \(error)")
-            }
+            let maskHeader = try Self.header(of: mask, what: "mask '\(maskPath.lastComponent?.string ?? "")'")
             guard maskHeader.format == .png else { throw SpoolError.badInput("the mask must be a PNG file") }
             guard maskHeader.width == header.width, maskHeader.height == header.height else {
                 throw SpoolError.badInput("mask is \(maskHeader.width)×\(maskHeader.height) but the image is \(header.width)×\(header.height); they must be the same size")
@@ -100,6 +100,16 @@ public struct ValidatingCopyProcessor: JobProcessor {
         logger.debug("validated", metadata: ["width": "\(header.width)", "height": "\(header.height)", "format": "\(header.format.rawValue)"])
     }
 
+    /// The header of an encoded image, read by libpng or libjpeg without decoding pixels.
+    /// - Throws: ``SpoolError/badInput(_:)`` naming `what` and the decoder's reason.
+    static func header(of bytes: [UInt8], what: String) throws -> ImageHeader {
+        do {
+            return try Image.header(of: bytes)
+        } catch {
+            throw SpoolError.badInput("\(what): \(error.root.description)")
+        }
+    }
+
     private func checkLimits(_ header: ImageHeader, what: String) throws {
         let c = configuration
         guard header.width <= c.maxWidth, header.height <= c.maxHeight, header.width * header.height <= c.maxPixels else {
@@ -109,6 +119,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
 
     private func describe(_ header: ImageHeader, file: FilePath) -> [String: Any] {
         ["file": file.lastComponent?.string ?? "", "format": header.format.rawValue, "width": header.width,
-         "height": header.height, "colour_type": header.colourType, "bit_depth": header.bitDepth, "alpha": header.hasAlpha]
+         "height": header.height, "channels": header.channels, "bit_depth": header.bitDepth, "alpha": header.hasAlpha,
+         "interlaced": header.isInterlaced]
     }
 }

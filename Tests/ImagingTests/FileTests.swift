@@ -105,4 +105,12 @@ import Testing
             }
         }
     }
+
+    @Test func onlyTheMachinesIOErrorsAreTransient() {
+        #expect(ImagingError.io(path: "/x", operation: "read", errno: EIO).isTransient)
+        #expect(ImagingError.io(path: "/x", operation: "write", errno: ENOSPC).isTransient)
+        #expect(!ImagingError.io(path: "/x", operation: "open", errno: ENOENT).isTransient)
+        #expect(!ImagingError.notRegularFile(path: "/x", kind: "FIFO").isTransient)
+        #expect(!ImagingError.inFile(path: "/x", .empty).isTransient)
+    }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import Imaging
+import SystemIO
+import SystemPackage
 import Testing
 import TestSupport
 @testable import PixelRNN
@@ -91,7 +93,7 @@ struct DataIDXTests {
         let folder = try TemporaryDirectory()
         let path = folder.url.path + "/plain.idx"
         try IDX.write(array, to: path, compressed: false)
-        return try FileIO.readAll(path)
+        return try FileSystem.readFile(FilePath(path))
     }
 
     @Test func badHeadersAreRefused() throws {
@@ -129,7 +131,7 @@ struct DataIDXTests {
         let path = folder.url.path + "/a.idx.gz"
         let array = IDXArray(dimensions: [100, 100], bytes: (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) })
         try IDX.write(array, to: path, compressed: true)
-        let gz = try FileIO.readAll(path)
+        let gz = try FileSystem.readFile(FilePath(path))
         #expect(gz[0] == 0x1f && gz[1] == 0x8b)
 
         // Cut in the middle: the payload is short.
@@ -182,5 +184,5 @@ struct DataIDXTests {
 
 /// Writes `bytes` to `path`, replacing it.
 func writeFile(_ bytes: [UInt8], to path: String) throws {
-    try bytes.withUnsafeBytes { try FileIO.writeAtomically($0, to: path) }
+    try FileSystem.replaceFile(FilePath(path), bytes)
 }

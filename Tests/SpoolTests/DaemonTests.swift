@@ -170,7 +170,7 @@ struct DaemonTests {
             "corrupt": "corrupt PNG",
             "photo": "no mask",
             "wrongsize": "mask is 3×3 but the image is 6×5",
-            "text": "not a PNG or JPEG",
+            "text": "expected PNG or JPEG",
             "huge": "100000×100000",
             "notes.txt": "not a job input name",
             "badopts": "samples",

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import TestSupport
 import Testing
 
@@ -134,6 +135,64 @@ struct FaultInjectionTests {
         #expect(warnings.first?.contains("level=warning") == true)
         #expect(warnings.first?.contains("errno 38") == true, "the reason names ENOSYS")
         #expect(h.names(h.failed).isEmpty)
+    }
+
+    // MARK: - The `pixelrnn` processor's own reads and writes (Imaging, Completion)
+
+    /// A daemon with the `pixelrnn` processor on a tiny random model, the faults armed,
+    /// and a gray picture with alpha (its lower half occluded) dropped as `NAME.png`.
+    func startCompletion(faults: String, dropping name: String) throws -> DaemonHarness {
+        let h = try DaemonHarness()
+        h.processor = "pixelrnn"
+        let model = h.root.appendingPathComponent("tiny.safetensors")
+        try CompletionDaemonTests.writeModel(to: model)
+        try h.writeConfig(["model": model.path])
+        h.environment["PIXELRNND_FAULTS"] = faults
+        try h.start()
+        let image = CompletionDaemonTests.image(width: 12, height: 10, channels: 1, alpha: true)
+        try h.dropAtomically("\(name).png", try image.encodePNG())
+        return h
+    }
+
+    @Test func diskFullWritingCompletedPNGTwiceIsRetriedThenPublished() throws {
+        let h = try startCompletion(faults: "write:ENOSPC:2:completed.png", dropping: "full")
+        defer { h.stop() }
+        try h.eventually(60, "published after retries") { h.names(h.outbox) == ["full"] }
+        let faults = injected(h, call: "write", errno: "ENOSPC")
+        #expect(faults.count == 2, "\(h.log)")
+        #expect(faults.allSatisfy { $0.contains("/completed.png") })
+        #expect(h.log.split(separator: "\n").filter { $0.contains("transient failure") }.count == 2)
+        #expect(lastError(h).contains("No space left on device"), "\(lastError(h))")
+        #expect(h.names(h.failed).isEmpty)
+        #expect(h.names(h.outbox.appendingPathComponent("full")) == ["completed.png", "full.png", "preview.png", "report.json"])
+        let completed = try Image.decode(contentsOf: h.outbox.appendingPathComponent("full/completed.png").path)
+        #expect(completed.width == 12 && completed.height == 10)
+        try h.eventually(10, "status counts") { h.jobs()["done"] == 1 && h.jobs()["failed"] == 0 }
+        try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
+    }
+
+    @Test func anIOErrorReadingTheInputIsRetriedNotBlamedOnTheInput() throws {
+        let h = try startCompletion(faults: "read:EIO:1:/spool/work/", dropping: "flaky")
+        defer { h.stop() }
+        try h.eventually(60, "published after a retry") { h.names(h.outbox) == ["flaky"] }
+        let faults = injected(h, call: "read", errno: "EIO")
+        #expect(faults.count == 1, "\(h.log)")
+        #expect(faults.first?.contains("/flaky.png") == true)
+        #expect(h.log.split(separator: "\n").filter { $0.contains("transient failure") }.count == 1)
+        #expect(h.names(h.failed).isEmpty)
+    }
+
+    @Test func aPermanentErrorWritingTheResultsFailsTheJobWithoutRetrying() throws {
+        let h = try startCompletion(faults: "open:EACCES:*:completed.png", dropping: "denied")
+        defer { h.stop() }
+        try h.eventually(60, "failed at once") { h.names(h.failed) == ["denied"] }
+        #expect(injected(h, call: "open", errno: "EACCES").count == 1, "\(h.log)")
+        #expect(!h.log.contains("transient failure"))
+        let error = try errorDocument(h, "denied")
+        #expect(error["attempts"] as? Int == 1)
+        #expect((error["reason"] as? String ?? "").contains("Permission denied"), "\(error)")
+        #expect(h.names(h.failed.appendingPathComponent("denied")) == ["denied.png", "error.json"])
+        #expect(h.names(h.outbox).isEmpty)
     }
 
     @Test(arguments: [

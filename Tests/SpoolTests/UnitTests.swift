@@ -1,6 +1,9 @@
 import Foundation
-import Testing
+import Imaging
+import SystemIO
 import SystemPackage
+import TestSupport
+import Testing
 
 @testable import Spool
 
@@ -9,25 +12,32 @@ import Glibc
 #endif
 
 /// In-process tests of the parts that need no running daemon.
-struct ImageHeaderTests {
+/// The daemon's alpha probe reads headers with Imaging's reader (libpng, libjpeg).
+struct ImageProbeTests {
+    func probe(_ bytes: [UInt8], limit: Int64 = 1 << 20) throws -> Bool? {
+        let folder = try TemporaryDirectory()
+        let path = folder.url.appendingPathComponent("probe.png").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return ImageProbe.pngHasAlpha(FilePath(path), limit: limit)
+    }
+
     @Test(arguments: [(UInt8(0), false), (2, false), (4, true), (6, true)])
-    func pngHeadersGiveSizeAndAlpha(colourType: UInt8, alpha: Bool) throws {
-        let header = try ImageHeader.parse(TestImages.png(width: 7, height: 3, colourType: colourType))
-        #expect(header.format == .png)
-        #expect(header.width == 7 && header.height == 3)
-        #expect(header.colourType == Int(colourType))
-        #expect(header.hasAlpha == alpha)
+    func pngAlphaComesFromTheHeader(colourType: UInt8, alpha: Bool) throws {
+        #expect(try probe(TestImages.png(width: 7, height: 3, colourType: colourType)) == alpha)
     }
 
-    @Test func jpegHeaderGivesSize() throws {
-        let header = try ImageHeader.parse(TestImages.jpegHeader(width: 640, height: 480))
+    @Test func theTestJPEGHeaderReadsAsA640By480ImageWithoutAlpha() throws {
+        let header = try Image.header(of: TestImages.jpegHeader(width: 640, height: 480))
         #expect(header.format == .jpeg && header.width == 640 && header.height == 480 && !header.hasAlpha)
+        #expect(try probe(TestImages.jpegHeader(width: 6, height: 5)) == false)
     }
 
-    @Test func aFlippedByteFailsTheChunkCRC() {
-        var bytes = TestImages.png(width: 4, height: 4, colourType: 2)
-        bytes[20] ^= 0x01
-        #expect(throws: SpoolError.self) { try ImageHeader.parse(bytes) }
+    @Test func unreadableOrOversizedFilesGiveNoAnswer() throws {
+        var damaged = TestImages.png(width: 4, height: 4, colourType: 6)
+        damaged[20] ^= 0x01  // the IHDR chunk's CRC no longer matches
+        #expect(try probe(damaged) == nil)
+        #expect(try probe(Array("not an image".utf8)) == nil)
+        #expect(try probe(TestImages.png(width: 4, height: 4, colourType: 6), limit: 10) == nil)
     }
 }
 

@@ -1,4 +1,6 @@
 import Foundation
+import SystemIO
+import SystemPackage
 
 /// Reading and writing models as safetensors files (docs/model-format.md).
 ///
@@ -31,10 +33,8 @@ extension PixelRNN {
     /// - Throws: as ``init(contentsOf:)``.
     public static func loadWithDigest(contentsOf path: String) throws(ModelError) -> (model: PixelRNN, sha256: String) {
         let bytes: [UInt8]
-        do { bytes = try FileIO.readAll(path) } catch let error as SystemCallError {
-            throw .file(.io(path: path, call: error.call, errno: error.errno))
-        } catch {
-            throw .file(.io(path: path, call: "read", errno: EIO))
+        do { bytes = try FileSystem.readFile(FilePath(path), followLinks: true) } catch {
+            throw .file(CheckpointError(error, path: path))
         }
         let file: SafetensorsFile
         do { file = try SafetensorsFile(bytes: bytes, path: path) } catch { throw .file(error) }

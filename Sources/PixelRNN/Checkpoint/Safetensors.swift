@@ -11,11 +11,8 @@
 // and no `__metadata__` member when there is no metadata. Only float32 tensors
 // are written or read.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemIO
+import SystemPackage
 
 /// One float32 tensor of a safetensors file: its shape and its values in row-major order.
 public struct SafetensorsTensor: Sendable, Equatable {
@@ -74,11 +71,9 @@ public struct SafetensorsFile: Sendable, Equatable {
     public init(contentsOf path: String) throws(CheckpointError) {
         let bytes: [UInt8]
         do {
-            bytes = try FileIO.readAll(path)
-        } catch let error as SystemCallError {
-            throw .io(path: path, call: error.call, errno: error.errno)
+            bytes = try FileSystem.readFile(FilePath(path), followLinks: true)
         } catch {
-            throw .io(path: path, call: "read", errno: EIO)
+            throw CheckpointError(error, path: path)
         }
         try self.init(bytes: bytes, path: path)
     }
@@ -291,13 +286,10 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// - Parameter path: The destination; its folder must exist.
     /// - Throws: ``CheckpointError/io(path:call:errno:)`` naming the failed call.
     public func write(to path: String) throws(CheckpointError) {
-        let bytes = serialized()
         do {
-            try bytes.withUnsafeBytes { raw in try FileIO.writeAtomically(raw, to: path) }
-        } catch let error as SystemCallError {
-            throw .io(path: path, call: error.call, errno: error.errno)
+            try FileSystem.replaceFile(FilePath(path), serialized())
         } catch {
-            throw .io(path: path, call: "write", errno: EIO)
+            throw CheckpointError(error, path: path)
         }
     }
 
@@ -308,20 +300,9 @@ public struct SafetensorsFile: Sendable, Equatable {
     /// - Throws: ``CheckpointError/io(path:call:errno:)`` when it cannot be read.
     public static func sha256(ofFileAt path: String) throws(CheckpointError) -> String {
         do {
-            return try FileIO.withReadOnlyFile(path) { fd, _ in
-                var hasher = SHA256()
-                var chunk = [UInt8](repeating: 0, count: 1 << 20)
-                while true {
-                    let n = try chunk.withUnsafeMutableBytes { try FileIO.readFully(fd, into: $0) }
-                    if n == 0 { break }
-                    chunk.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                }
-                return SHA256.hex(hasher.finalize())
-            }
-        } catch let error as SystemCallError {
-            throw .io(path: path, call: error.call, errno: error.errno)
+            return SHA256.hex(try SHA256.hash(fileAt: FilePath(path)))
         } catch {
-            throw .io(path: path, call: "read", errno: EIO)
+            throw CheckpointError(error, path: path)
         }
     }
 

@@ -9,6 +9,8 @@ import Glibc
 import Darwin
 #endif
 import CZlib
+import SystemIO
+import SystemPackage
 
 /// An n-dimensional array of unsigned bytes read from an IDX file.
 public struct IDXArray: Sendable, Equatable {
@@ -37,9 +39,10 @@ public enum IDX {
     ///   when the gzip stream is damaged.
     public static func read(contentsOf path: String) throws(DatasetError) -> IDXArray {
         // gzopen cannot tell a folder from a file; check first.
-        var info = stat()
-        if stat(path, &info) != 0 { throw .io(path: path, call: "stat", errno: errno) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw .io(path: path, call: "open", errno: EISDIR) }
+        let info: FileSystem.Metadata?
+        do { info = try FileSystem.metadata(FilePath(path), followLinks: true) } catch { throw DatasetError(error, path: path) }
+        guard let info else { throw .io(path: path, call: "stat", errno: ENOENT) }
+        if info.kind == .directory { throw .io(path: path, call: "open", errno: EISDIR) }
 
         let reader = try GzipReader(path: path)
         var magic = [UInt8](repeating: 0, count: 4)

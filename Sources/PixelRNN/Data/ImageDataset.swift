@@ -2,6 +2,8 @@
 // consume them, and the Fashion-MNIST loader.
 
 import Imaging
+import SystemIO
+import SystemPackage
 
 /// A set of images of one size and channel count, stored contiguously.
 ///
@@ -210,7 +212,7 @@ public enum FashionMNIST {
 
     /// The path of `name.gz` or `name` in `directory`, whichever exists.
     private static func locate(_ name: String, in directory: String) throws(DatasetError) -> String {
-        for candidate in ["\(directory)/\(name).gz", "\(directory)/\(name)"] where FileIO.exists(candidate) {
+        for candidate in ["\(directory)/\(name).gz", "\(directory)/\(name)"] where FileSystem.exists(FilePath(candidate)) {
             return candidate
         }
         throw .datasetNotInstalled(name: "Fashion-MNIST", directory: directory, package: debianPackage)

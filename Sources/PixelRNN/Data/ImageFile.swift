@@ -6,6 +6,8 @@
 // that fails to decode is reported as unreadable, which the folder loader counts and skips.
 
 import Imaging
+import SystemIO
+import SystemPackage
 
 /// The file name extensions the folder loader considers, lower-case.
 let imageFileExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm", "pnm"]
@@ -32,11 +34,9 @@ func decodeImageFile(_ path: String, maximumPixels: Int) throws(DatasetError) ->
     }
     let bytes: [UInt8]
     do {
-        bytes = try FileIO.readAll(path)
-    } catch let error as SystemCallError {
-        throw .io(path: path, call: error.call, errno: error.errno)
+        bytes = try FileSystem.readFile(FilePath(path), followLinks: true)
     } catch {
-        throw .unreadableImage(path: path, reason: "\(error)")
+        throw DatasetError(error, path: path)
     }
     return try decodeNetpbm(bytes, path: path, maximumPixels: maximumPixels)
 }

@@ -10,6 +10,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemIO
+import SystemPackage
 
 /// The images of a folder, prepared for training at one size.
 ///
@@ -417,31 +419,29 @@ struct AreaWeights {
 
 /// The image files of a folder (see ``ImageFolderDataset``), sorted by path bytes.
 private func listImageFiles(_ directory: String, recursive: Bool) throws(DatasetError) -> [String] {
-    var info = stat()
-    guard stat(directory, &info) == 0 else { throw .io(path: directory, call: "stat", errno: errno) }
-    guard (info.st_mode & S_IFMT) == S_IFDIR else { throw .notADirectory(path: directory) }
+    let top: FileSystem.Metadata?
+    do { top = try FileSystem.metadata(FilePath(directory), followLinks: true) } catch {
+        throw DatasetError(error, path: directory)
+    }
+    guard let top else { throw .io(path: directory, call: "stat", errno: ENOENT) }
+    guard top.kind == .directory else { throw .notADirectory(path: directory) }
     var files: [String] = []
     var pending = [directory]
     while let folder = pending.popLast() {
-        guard let handle = opendir(folder) else { throw .io(path: folder, call: "opendir", errno: errno) }
-        defer { closedir(handle) }
-        while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
-            if name.hasPrefix(".") { continue }
+        let names: [String]
+        do { names = try FileSystem.list(FilePath(folder)) } catch { throw DatasetError(error, path: folder) }
+        for name in names where !name.hasPrefix(".") {
             let path = folder.hasSuffix("/") ? folder + name : folder + "/" + name
-            var linkInfo = stat()
-            guard lstat(path, &linkInfo) == 0 else { continue }
-            if (linkInfo.st_mode & S_IFMT) == S_IFDIR {
+            guard let entry = try? FileSystem.metadata(FilePath(path)) else { continue }
+            if entry.kind == .directory {
                 if recursive { pending.append(path) }
                 continue
             }
             guard let dot = name.lastIndex(of: "."),
                 imageFileExtensions.contains(name[name.index(after: dot)...].lowercased())
             else { continue }
-            var fileInfo = stat()  // follows a symbolic link to a file
-            guard stat(path, &fileInfo) == 0, (fileInfo.st_mode & S_IFMT) == S_IFREG else { continue }
+            // Follows a symbolic link to a file.
+            guard (try? FileSystem.metadata(FilePath(path), followLinks: true))?.kind == .regular else { continue }
             files.append(path)
         }
     }

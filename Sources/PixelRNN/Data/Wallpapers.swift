@@ -10,6 +10,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemIO
+import SystemPackage
 
 /// The `wallpapers` data set, built from installed Debian packages by an exact rule.
 ///
@@ -56,13 +58,13 @@ public enum Wallpapers {
     ///   package is not installed.
     public static func files(of package: String, dpkgInfo: String = dpkgInfo) throws(DatasetError) -> [String] {
         let list = "\(dpkgInfo)/\(package).list"
-        guard let bytes = try? FileIO.readAll(list), let text = String(validating: bytes, as: UTF8.self) else {
+        guard let bytes = try? FileSystem.readFile(FilePath(list), followLinks: true), let text = String(validating: bytes, as: UTF8.self) else {
             throw .datasetNotInstalled(name: "the wallpapers data set (\(package))", directory: dpkgInfo, package: package)
         }
         return text.split(separator: "\n").map(String.init).filter { path in
             let lowered = path.lowercased()
             return (lowered.hasSuffix(".jpg") || lowered.hasSuffix(".jpeg") || lowered.hasSuffix(".png"))
-                && FileIO.exists(path)
+                && FileSystem.exists(FilePath(path))
         }
     }
 
@@ -74,7 +76,9 @@ public enum Wallpapers {
                 return "plasma:" + parts[index + 1]
             }
         }
-        let (folder, name) = FileIO.split(path)
+        let slash = path.lastIndex(of: "/")
+        let folder = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { path[path.index(after: $0)...] } ?? path[...]
         let cut = name.firstIndex { $0 == "_" || $0 == "." } ?? name.endIndex
         return folder + "/" + name[..<cut]
     }
@@ -238,7 +242,7 @@ public enum Wallpapers {
     /// header lies further in, as JPEG metadata can make it).
     private static func readHeader(_ path: String) throws(DatasetError) -> ImageHeader {
         let bytes: [UInt8]
-        do { bytes = try FileIO.readAll(path) } catch {
+        do { bytes = try FileSystem.readFile(FilePath(path), followLinks: true) } catch {
             throw .unreadableImage(path: path, reason: "\(error)")
         }
         do { return try Image.header(of: bytes) } catch {

@@ -66,12 +66,14 @@ enum TestImages {
             + chunk("IDAT", [0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0, 0, 0, 1]) + chunk("IEND", [])
     }
 
-    /// A baseline JPEG's headers (SOI, APP0, SOF0, EOI): enough for header checks.
+    /// A baseline JPEG's headers (SOI, APP0, SOF0, SOS, EOI), with no scan data: enough for
+    /// libjpeg to read the header (it stops at the start of scan), not to decode pixels.
     static func jpegHeader(width: Int, height: Int) -> [UInt8] {
         let app0: [UInt8] = [0xFF, 0xE0, 0x00, 0x10] + Array("JFIF".utf8) + [0, 1, 1, 0, 0, 1, 0, 1, 0, 0]
         let sof0: [UInt8] = [0xFF, 0xC0, 0x00, 0x11, 8, UInt8(height >> 8), UInt8(height & 0xFF), UInt8(width >> 8), UInt8(width & 0xFF), 3,
                              1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]
-        return [0xFF, 0xD8] + app0 + sof0 + [0xFF, 0xD9]
+        let sos: [UInt8] = [0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0]
+        return [0xFF, 0xD8] + app0 + sof0 + sos + [0xFF, 0xD9]
     }
 
     /// A file that looks like a safetensors model (8-byte header length, then a JSON object).

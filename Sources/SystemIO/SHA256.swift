@@ -1,5 +1,7 @@
-// SHA-256 (FIPS 180-4), used to identify model files in reports and logs.
-// Small and dependency-free; speed is ample for checkpoint-sized files.
+// SHA-256 (FIPS 180-4), used to identify model files in reports, logs and the
+// daemon's status. Small and dependency-free; speed is ample for checkpoint-sized files.
+
+import SystemPackage
 
 /// An incremental SHA-256 hasher (FIPS 180-4).
 ///
@@ -156,5 +158,26 @@ public struct SHA256: Sendable {
             state.6 &+= g
             state.7 &+= h
         }
+    }
+}
+
+extension SHA256 {
+    /// The SHA-256 digest of the regular file at `path`, read in 1 MiB chunks.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - followLinks: whether a symbolic link at `path` is followed (else refused).
+    /// - Throws: ``SystemIOError`` when the file cannot be opened or read.
+    public static func hash(fileAt path: FilePath, followLinks: Bool = true) throws(SystemIOError) -> [UInt8] {
+        let (fd, _) = try FileSystem.openRegularFile(path, followLinks: followLinks)
+        defer { try? Syscall.close(fd, path: path) }
+        var hasher = SHA256()
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let n = try FileSystem.read(fd, into: chunk, path: path)
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+        }
+        return hasher.finalize()
     }
 }
