@@ -31,6 +31,8 @@ public final class Daemon: @unchecked Sendable {
     private let watcher: InotifyWatcher
     private let notifier: SystemdNotifier
     private let finished = DispatchSemaphore(value: 0)
+    private let folders: WorkFolders
+    private let publisher: JobPublisher
 
     private var configuration: DaemonConfiguration
     private var processor: (any JobProcessor)?
@@ -50,7 +52,7 @@ public final class Daemon: @unchecked Sendable {
     /// What a PNG's header said about alpha, by name, valid while inode/size/mtime match.
     private var alphaCache: [String: (inode: UInt64, size: Int64, modified: Double, alpha: Bool?)] = [:]
     private var inboxWaiting = 0
-    /// Jobs waiting out `retryDelay` after a transient failure (they stay in work/).
+    /// Jobs waiting out ``JobPublisher/retryDelay`` after a transient failure (they stay in work/).
     private var retryWaiting = 0
     private var scanScheduled = false
     private var backlog = false
@@ -81,6 +83,8 @@ public final class Daemon: @unchecked Sendable {
         self.loader = loader
         self.logger = logger
         self.notifier = SystemdNotifier()
+        folders = WorkFolders(configuration: configuration, logger: logger)
+        publisher = JobPublisher(logger: logger)
     }
 
     /// Runs the daemon until SIGTERM or SIGINT has drained it.
@@ -280,7 +284,7 @@ public final class Daemon: @unchecked Sendable {
         }
         for single in singles.sorted(by: { $0.modified < $1.modified }) {
             guard hasCapacity else { backlog = true; break }
-            claim(name: SpoolNames.outputName(for: single.name), files: [single.name], failure: single.failure)
+            claim(InboxClaim(job: single.name, files: [single.name], failure: single.failure, kind: .refused))
             claimedInThisScan += 1
         }
         for (jobName, group) in groups.sorted(by: { ($0.value.oldest, $0.key) < ($1.value.oldest, $1.key) }) where !group.unsettled {
@@ -303,7 +307,7 @@ public final class Daemon: @unchecked Sendable {
                 wake(now + 0.5)
                 continue
             }
-            claim(name: SpoolNames.outputName(for: jobName), files: group.members, failure: failure)
+            claim(InboxClaim(job: jobName, files: group.members, failure: failure, kind: .job))
             claimedInThisScan += 1
             waitingSince[jobName] = nil
         }
@@ -345,45 +349,21 @@ public final class Daemon: @unchecked Sendable {
         return String(random, radix: 16) + "-" + String(tokenCounter)
     }
 
-    /// Claims `files` by renaming them from `inbox/` into a fresh `work/TOKEN/`. The first
-    /// file's rename decides: if another daemon took it first, the job is left alone.
-    private func claim(name: String, files: [String], failure: SpoolError?) {
-        let c = configuration
-        let token = newToken()
-        let directory = c.work.appending(token)
-        var lock: FileDescriptor?
-        do {
-            try FS.makeDirectory(directory, mode: 0o750)
-            lock = try FS.lockDirectory(directory)
-            var moved = 0
-            for (index, file) in files.enumerated() {
-                do {
-                    try FS.rename(c.inbox.appending(file), to: directory.appending(file))
-                    moved += 1
-                } catch SpoolError.system(_, _, .noSuchFileOrDirectory) {
-                    if index == 0 { break }  // someone else claimed it
-                }
-                closedNames[file] = nil
-                alphaCache[file] = nil
-            }
-            if moved == 0 {
-                try? lock?.close()
-                try? FS.removeTree(directory)
-                return
-            }
-        } catch {
-            try? lock?.close()
-            try? FS.removeTree(directory)
-            record(error: "cannot claim \(files.joined(separator: ", ")): \(error)")
-            logger.error("claim failed", metadata: ["job": "\(name)", "error": "\(error)"])
-            return
+    /// Claims the files into a fresh `work/TOKEN/` (see ``WorkFolders/claim(_:token:claimedAt:)``).
+    private func claim(_ claim: InboxClaim) {
+        for file in claim.files {
+            closedNames[file] = nil
+            alphaCache[file] = nil
         }
-        let job = Job(token: token, directory: directory, name: name, attempts: 0,
-                      claimedAt: Daemon.monotonic(), lock: lock)
-        job.presetFailure = failure
-        queued.append(job)
-        logger.info("claimed", metadata: ["job": "\(name)", "token": "\(token)", "files": "\(files.joined(separator: ","))"])
-        statusChanged()
+        switch folders.claim(claim, token: newToken(), claimedAt: Daemon.monotonic()) {
+        case let .claimed(job):
+            queued.append(job)
+            statusChanged()
+        case .taken:
+            break
+        case let .failed(message):
+            record(error: message)
+        }
     }
 
     // MARK: - Running jobs
@@ -409,205 +389,12 @@ public final class Daemon: @unchecked Sendable {
 
     private func makeJobRunner(_ job: Job, processor: any JobProcessor, configuration: DaemonConfiguration) -> @Sendable () -> Void {
         { [self] in
-            let outcome = self.execute(job, processor: processor, configuration: configuration)
+            let outcome = self.publisher.run(job, processor: processor, configuration: configuration)
             self.control.async { self.jobFinished(job, outcome: outcome) }
         }
     }
 
-    private enum Outcome: Sendable {
-        case published(String)
-        case failed(String, reason: String)
-        case returned
-        case stuck(String)
-        /// A transient failure (disk full, I/O error): the job stays in `work/` and runs again
-        /// after `retryDelay`, up to `max_attempts` starts.
-        case retry(String)
-    }
-
-    /// Seconds before a job that met a transient failure runs again.
-    static let retryDelay = 2.0
-
-    /// Runs one job on a worker: process, then publish to `outbox/` or `failed/`.
-    private func execute(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration) -> Outcome {
-        var log = logger
-        log[metadataKey: "job"] = "\(job.name)"
-        log[metadataKey: "token"] = "\(job.token)"
-        let temporary = c.outbox.appending(".tmp-\(job.token)")
-        var failure: (stage: String, reason: String)?
-        if job.presetFailure == nil {
-            // Counted before the work starts, so a job that kills the daemon is bounded.
-            if job.attempts >= c.maxAttempts {
-                job.presetFailure = .tooManyAttempts(job.attempts)
-            } else {
-                job.attempts += 1
-                do {
-                    // Not fsynced: it survives kill -9 (page cache); a power cut costs at most an extra attempt.
-                    try FS.replaceFile(job.directory.appending(".attempts"), Array("\(job.attempts)\n".utf8), durable: false)
-                } catch {
-                    log.error("cannot record the attempt", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-        if let preset = job.presetFailure {
-            failure = ("claim", preset.description)
-        } else {
-            if c.debugJobDelayMilliseconds > 0 { usleep(UInt32(min(c.debugJobDelayMilliseconds, 600_000)) * 1000) }
-            do {
-                let inputs = try Self.inputs(of: job)
-                try? FS.removeTree(temporary)
-                try FS.makeDirectory(temporary)
-                try processor.process(inputs, outputDirectory: temporary, logger: log)
-            } catch let error as SpoolError where error.isTransient {
-                try? FS.removeTree(temporary)
-                if job.attempts < c.maxAttempts { return .retry("\(job.name): \(error)") }
-                failure = ("output", "gave up after \(job.attempts) attempts: \(error)")
-            } catch {
-                failure = ("input", "\(error)")
-            }
-        }
-        if job.phase.withLock({ $0 == .returned }) {
-            try? FS.removeTree(temporary)
-            return .returned
-        }
-        if failure == nil {
-            do {
-                try copyInputs(of: job, into: temporary)
-                let published = try publish(job, temporary: temporary, into: c.outbox, marker: "outbox")
-                guard let published else { return .returned }
-                log.info("published", metadata: ["result": "\(c.outbox.appending(published))"])
-                return .published(published)
-            } catch {
-                // The temporary result is about to go; so must a marker that vouches for it.
-                try? FS.unlink(job.directory.appending(".done"))
-                log.error("publishing failed", metadata: ["error": "\(error)", "attempt": "\(job.attempts)"])
-                if job.attempts < c.maxAttempts {
-                    try? FS.removeTree(temporary)
-                    return .retry("\(job.name): publishing failed: \(error)")
-                }
-                failure = ("publish", "gave up after \(job.attempts) attempts: \(error)")
-            }
-        }
-        try? FS.removeTree(temporary)
-        let (stage, reason) = failure!
-        if job.phase.withLock({ $0 == .returned }) { return .returned }
-        do {
-            let published = try publishFailure(job, stage: stage, reason: reason, processor: processor, configuration: c)
-            guard let published else { return .returned }
-            log.warning("failed", metadata: ["reason": "\(reason)", "result": "\(c.failed.appending(published))"])
-            return .failed(published, reason: reason)
-        } catch {
-            if job.phase.withLock({ $0 == .returned }) { return .returned }
-            log.error("cannot publish failure; job stays in work/ for the next start", metadata: ["error": "\(error)", "reason": "\(reason)"])
-            return .stuck("\(job.name): \(reason); and moving it to failed/ failed: \(error)")
-        }
-    }
-
-    /// The job's inputs as the processor sees them, checked to be regular files.
-    static func inputs(of job: Job) throws -> JobInputs {
-        var image: FilePath?
-        var mask: FilePath?
-        var options: FilePath?
-        var name = job.name
-        for entry in try FS.list(job.directory).sorted() where !entry.hasPrefix(".") {
-            let path = job.directory.appending(entry)
-            guard let meta = try FS.metadata(path) else { continue }
-            guard meta.kind == .regular else { throw SpoolError.notARegularFile(name: entry, kind: meta.kind.word) }
-            switch SpoolNames.role(of: entry) {
-            case let .image(n) where image == nil: image = path; name = n
-            case .mask where mask == nil: mask = path
-            case .options where options == nil: options = path
-            default: throw SpoolError.unrecognisedName(entry)
-            }
-        }
-        guard let image else {
-            throw SpoolError.incompleteJob("the job has no image (NAME.png, NAME.jpg or NAME.jpeg)")
-        }
-        return JobInputs(name: name, image: image, mask: mask, options: options)
-    }
-
-    /// Copies the original inputs beside the outputs; an input whose name an output already
-    /// uses is copied as `input-NAME`.
-    private func copyInputs(of job: Job, into folder: FilePath) throws {
-        let outputs = Set(try FS.list(folder))
-        for entry in try FS.list(job.directory) where !entry.hasPrefix(".") {
-            let target = outputs.contains(entry) ? "input-\(entry)" : entry
-            try FS.copyFile(job.directory.appending(entry), to: folder.appending(target), sync: false)
-        }
-    }
-
-    /// Builds `failed/.tmp-TOKEN/` with the untouched inputs and `error.json`, then publishes it.
-    private func publishFailure(_ job: Job, stage: String, reason: String, processor: any JobProcessor,
-                                configuration c: DaemonConfiguration) throws -> String? {
-        let temporary = c.failed.appending(".tmp-\(job.token)")
-        try? FS.removeTree(temporary)
-        try FS.makeDirectory(temporary)
-        var inputs: [String] = []
-        for entry in try FS.list(job.directory).sorted() where !entry.hasPrefix(".") {
-            let source = job.directory.appending(entry)
-            if try FS.metadata(source)?.kind == .regular {
-                try FS.copyFile(source, to: temporary.appending(entry), sync: false)
-            } else {
-                // Never followed or read: the entry itself is moved (recovery moves it back
-                // if the daemon dies before the failure is published).
-                try FS.rename(source, to: temporary.appending(entry))
-            }
-            inputs.append(entry)
-        }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let document: [String: Any] = [
-            "name": job.name,
-            "stage": stage,
-            "reason": reason,
-            "failed_at": formatter.string(from: Date()),
-            "attempts": job.attempts,
-            "inputs": inputs,
-            "model": processor.identity.jsonObject,
-            "version": Daemon.version,
-        ]
-        let json = try JSONSerialization.data(
-            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try FS.writeNewFile(temporary.appending("error.json"), [UInt8](json) + [10], sync: false)
-        return try publish(job, temporary: temporary, into: c.failed, marker: "failed")
-    }
-
-    /// Makes a finished temporary folder durable and renames it into `folder` as `NAME`,
-    /// `NAME-1`, `NAME-2`… (never replacing anything), then removes the job's work folder.
-    /// - Returns: the published name, or `nil` when the drain returned the job to the inbox first.
-    private func publish(_ job: Job, temporary: FilePath, into folder: FilePath, marker: String) throws -> String? {
-        try FS.syncTree(temporary)
-        let proceed = job.phase.withLock { phase -> Bool in
-            if phase == .returned { return false }
-            phase = .publishing
-            return true
-        }
-        guard proceed else {
-            try? FS.removeTree(temporary)
-            return nil
-        }
-        // The marker's existence is what counts (recovery looks for the temporary folder
-        // itself), so only the folder entry needs to be durable.
-        let done = job.directory.appending(".done")
-        try? FS.unlink(done)
-        try FS.writeNewFile(done, Array(marker.utf8), sync: false)
-        try FS.syncDirectory(job.directory)
-        let name = try Self.renameIntoPlace(temporary, folder: folder, name: job.name)
-        try FS.syncDirectory(folder)
-        try FS.removeTree(job.directory)
-        job.unlock()
-        return name
-    }
-
-    static func renameIntoPlace(_ temporary: FilePath, folder: FilePath, name: String) throws -> String {
-        var suffix = 0
-        while true {
-            let candidate = suffix == 0 ? name : "\(name)-\(suffix)"
-            if try FS.renameNoReplace(temporary, to: folder.appending(candidate)) { return candidate }
-            suffix += 1
-        }
-    }
-
-    private func jobFinished(_ job: Job, outcome: Outcome) {
+    private func jobFinished(_ job: Job, outcome: JobPublisher.Outcome) {
         dispatchPrecondition(condition: .onQueue(control))
         running[job.token] = nil
         job.phase.withLock { if $0 != .returned { $0 = .finished } }
@@ -629,7 +416,7 @@ public final class Daemon: @unchecked Sendable {
                 "job": "\(job.name)", "attempts": "\(job.attempts)", "error": "\(message)",
             ])
             retryWaiting += 1
-            control.asyncAfter(deadline: .now() + Self.retryDelay) { [self] in
+            control.asyncAfter(deadline: .now() + JobPublisher.retryDelay) { [self] in
                 retryWaiting -= 1
                 // While draining or stopped the job simply stays in work/ for the next start.
                 guard state == .ready || state == .reloading else { return }
@@ -648,71 +435,11 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: - Recovery
 
-    /// Returns the jobs left in `work/` by a previous run to the queue, finishing any
-    /// publication that was complete but not yet renamed, and cleaning stray temporaries.
+    /// Returns the jobs left in `work/` by a previous run to the queue (see ``WorkFolders/recover(claimedAt:)``).
     private func recoverWork() {
-        let c = configuration
-        let tokens = (try? FS.list(c.work)) ?? []
-        for token in tokens.sorted() where !token.hasPrefix(".") {
-            let directory = c.work.appending(token)
-            guard (try? FS.metadata(directory))??.kind == .directory else { continue }
-            do {
-                guard let lock = try FS.lockDirectory(directory) else { continue }  // another daemon's job
-                try recover(token: token, directory: directory, lock: lock)
-            } catch {
-                record(error: "cannot recover work/\(token): \(error)")
-                logger.error("recovery failed", metadata: ["token": "\(token)", "error": "\(error)"])
-            }
-        }
-        let live = Set(tokens)
-        for folder in [c.outbox, c.failed] {
-            for entry in (try? FS.list(folder)) ?? [] where entry.hasPrefix(".tmp-") {
-                if !live.contains(String(entry.dropFirst(5))) { try? FS.removeTree(folder.appending(entry)) }
-            }
-        }
-    }
-
-    private func recover(token: String, directory: FilePath, lock: FileDescriptor) throws {
-        let c = configuration
-        let entries = try FS.list(directory)
-        let inputs = entries.filter { !$0.hasPrefix(".") }
-        let name = SpoolNames.outputName(for: inputs.map(SpoolNames.role(of:)).compactMap { role -> String? in
-            if case let .image(n) = role { return n } else { return nil }
-        }.first ?? inputs.sorted().first.map(SpoolNames.jobName(of:)) ?? token)
-        if entries.contains(".done") {
-            // The result was complete: finish its rename if it has not happened (the
-            // temporary folder disappears only by that rename).
-            for folder in [c.outbox, c.failed] {
-                let temporary = folder.appending(".tmp-\(token)")
-                guard try FS.metadata(temporary) != nil else { continue }
-                let published = try Self.renameIntoPlace(temporary, folder: folder, name: name)
-                try FS.syncDirectory(folder)
-                logger.info("finished an interrupted publication", metadata: ["job": "\(name)", "result": "\(folder.appending(published))"])
-            }
-            try FS.removeTree(directory)
-            try? lock.close()
-            return
-        }
-        try? FS.removeTree(c.outbox.appending(".tmp-\(token)"))
-        let failedTemporary = c.failed.appending(".tmp-\(token)")
-        if try FS.metadata(failedTemporary) != nil {
-            for entry in try FS.list(failedTemporary) where entry != "error.json" && !inputs.contains(entry) {
-                try FS.rename(failedTemporary.appending(entry), to: directory.appending(entry))
-            }
-            try FS.removeTree(failedTemporary)
-        }
-        if try FS.list(directory).filter({ !$0.hasPrefix(".") }).isEmpty {
-            try FS.removeTree(directory)
-            try? lock.close()
-            return
-        }
-        var attempts = 0
-        if entries.contains(".attempts"), let bytes = try? FS.readFile(directory.appending(".attempts"), limit: 64) {
-            attempts = Int(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        }
-        let job = Job(token: token, directory: directory, name: name, attempts: attempts, claimedAt: Daemon.monotonic(), lock: lock)
-        queued.append(job)
-        logger.info("re-queued a job left in work/", metadata: ["job": "\(name)", "token": "\(token)", "attempts": "\(attempts)"])
+        let recovery = folders.recover(claimedAt: Daemon.monotonic())
+        for message in recovery.errors { record(error: message) }
+        queued += recovery.jobs
     }
 
     // MARK: - Reload and drain
@@ -753,7 +480,7 @@ public final class Daemon: @unchecked Sendable {
         state = .draining
         logger.info("draining", metadata: ["signal": "\(sig)", "in_flight": "\(running.count)", "queued": "\(queued.count)"])
         notify(["STOPPING=1", "STATUS=draining \(running.count) jobs"])
-        for job in queued { returnToInbox(job) }
+        for job in queued { folders.returnToInbox(job) }
         queued.removeAll()
         writeStatusNow()
         if running.isEmpty {
@@ -781,30 +508,12 @@ public final class Daemon: @unchecked Sendable {
                 return true
             }
             if returned {
-                returnToInbox(job)
+                folders.returnToInbox(job)
                 running[job.token] = nil
             }
         }
         // Jobs already publishing finish (a few fsyncs) and call `jobFinished`.
         if running.isEmpty { finishDrain() }
-    }
-
-    /// Moves a job's inputs back to `inbox/` (never replacing a newer file of the same name,
-    /// which keeps the input in `work/` for the next start) and removes its work folder.
-    private func returnToInbox(_ job: Job) {
-        let c = configuration
-        var kept = false
-        for entry in (try? FS.list(job.directory)) ?? [] where !entry.hasPrefix(".") {
-            do {
-                if try !FS.renameNoReplace(job.directory.appending(entry), to: c.inbox.appending(entry)) { kept = true }
-            } catch {
-                kept = true
-                logger.error("cannot return input to inbox", metadata: ["file": "\(entry)", "error": "\(error)"])
-            }
-        }
-        if !kept { try? FS.removeTree(job.directory) }
-        job.unlock()
-        logger.info("returned to inbox", metadata: ["job": "\(job.name)", "token": "\(job.token)"])
     }
 
     private func finishDrain() {
