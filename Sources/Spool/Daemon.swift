@@ -55,6 +55,8 @@ public final class Daemon: Sendable {
         let loop = DaemonLoop(configuration: c, configurationFile: configurationFile, overrides: overrides,
                               watcher: watcher, loader: loader, logger: logger)
         loop.sync { $0.writeStatusNow() }
+        // The model loads on this thread, not on the control queue (which has nothing to do
+        // yet); a SIGHUP's load runs on the loop's loading queue.
         let processor: any JobProcessor
         do {
             processor = try loader(c)

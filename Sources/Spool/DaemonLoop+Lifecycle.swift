@@ -62,28 +62,70 @@ extension DaemonLoop {
 
     // MARK: - Reload
 
-    /// SIGHUP: re-read the configuration and reload the processor through the loader. On
-    /// any error the old configuration and processor stay, and the error is logged and shown
-    /// in `last_error`. Jobs in flight finish with the processor they started with.
+    /// SIGHUP: re-read the configuration and load the processor on the loading queue; the
+    /// control queue goes on (jobs run, the watchdog is pinged). A SIGHUP during a reload
+    /// is remembered and served when it ends.
     func reload() {
-        guard case .ready = state else { return }
-        state = .reloading
+        switch state {
+        case .ready:
+            break
+        case .reloading:
+            state = .reloading(again: true)
+            return
+        case .starting, .draining, .stopped:
+            return
+        }
+        state = .reloading(again: false)
         notify(["RELOADING=1", "STATUS=reloading configuration and model"])
         writeStatusNow()
         logger.info("reloading")
-        do {
-            var next = try DaemonConfiguration.load(file: configurationFile, overrides: overrides)
-            if next.spool != configuration.spool || next.state != configuration.state {
-                logger.warning("spool and state folders cannot change on reload; keeping the old ones")
-                next.spool = configuration.spool
-                next.state = configuration.state
+        loading.async(execute: loadNext(current: configuration))
+    }
+
+    /// A block for the loading queue: the new configuration and processor, then back to the loop.
+    private nonisolated func loadNext(current: DaemonConfiguration) -> @Sendable () -> Void {
+        { [self] in
+            if current.debugReloadDelayMilliseconds > 0 {
+                usleep(UInt32(min(current.debugReloadDelayMilliseconds, 600_000)) * 1000)
             }
-            next.debugJobDelayMilliseconds = configuration.debugJobDelayMilliseconds
-            let loaded = try loader(next)
-            configuration = next
-            processor = loaded
-            for identity in loaded.modelIdentities { logger.info("reloaded", metadata: identity.logMetadata) }
-        } catch {
+            let result = Result { () throws -> Reloaded in
+                var next = try DaemonConfiguration.load(file: self.configurationFile, overrides: self.overrides)
+                if next.spool != current.spool || next.state != current.state {
+                    self.logger.warning("spool and state folders cannot change on reload; keeping the old ones")
+                    next.spool = current.spool
+                    next.state = current.state
+                }
+                next.debugJobDelayMilliseconds = current.debugJobDelayMilliseconds
+                next.debugReloadDelayMilliseconds = current.debugReloadDelayMilliseconds
+                return Reloaded(configuration: next, processor: try self.loader(next))
+            }
+            self.post { $0.reloadFinished(result) }
+        }
+    }
+
+    /// A configuration and the processor loaded from it.
+    struct Reloaded: Sendable {
+        var configuration: DaemonConfiguration
+        var processor: any JobProcessor
+    }
+
+    /// The load is over: a good result replaces the configuration and processor; on any
+    /// error the old ones stay and the error is logged and shown in `last_error`. Jobs in
+    /// flight finish with the processor they started with.
+    func reloadFinished(_ result: Result<Reloaded, any Error>) {
+        guard case let .reloading(again) = state else {
+            // A drain began meanwhile: the daemon is stopping and serves no new job.
+            var metadata: Logger.Metadata = [:]
+            if case let .failure(error) = result { metadata["error"] = "\(error)" }
+            logger.info("reload finished after the drain began; not applied", metadata: metadata)
+            return
+        }
+        switch result {
+        case let .success(reloaded):
+            configuration = reloaded.configuration
+            processor = reloaded.processor
+            for identity in reloaded.processor.modelIdentities { logger.info("reloaded", metadata: identity.logMetadata) }
+        case let .failure(error):
             record(error: "reload failed, keeping the previous configuration and model: \(error)")
             logger.error("reload failed; keeping the previous configuration and model", metadata: ["error": "\(error)"])
         }
@@ -92,6 +134,7 @@ extension DaemonLoop {
         writeStatusNow()
         requestScan()
         startJobs()
+        if again { reload() }
     }
 
     // MARK: - Drain

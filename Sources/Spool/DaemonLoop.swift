@@ -11,8 +11,8 @@ import SystemPackage
 /// What it delegates: which files form jobs and when to claim them to ``InboxPlanner``
 /// (pure); moving files into and out of `work/` to ``WorkFolders``; running and publishing
 /// a job to ``JobPublisher`` on the `jobs` queue (at most `workers` at a time); reading PNG
-/// headers to the `probes` queue, so that no large read holds up the control queue, whose
-/// heartbeat sends the watchdog pings.
+/// headers to the `probes` queue and loading a model on SIGHUP to the `loading` queue, so
+/// that nothing slow runs on the control queue, whose heartbeat sends the watchdog pings.
 actor DaemonLoop {
     /// Claimed jobs: waiting for a worker, running, or waiting out a retry delay.
     struct JobBook {
@@ -40,6 +40,7 @@ actor DaemonLoop {
     nonisolated let control: ControlQueue
     private nonisolated let jobsQueue = DispatchQueue(label: "pixelrnnd.jobs", attributes: .concurrent)
     nonisolated let probeQueue = DispatchQueue(label: "pixelrnnd.probes")
+    nonisolated let loading = DispatchQueue(label: "pixelrnnd.loading")
 
     let configurationFile: FilePath?
     let overrides: [(String, String)]

@@ -8,8 +8,9 @@ enum LoopState {
     case starting(drainSignal: Int32?)
     /// Claiming and running jobs.
     case ready
-    /// A SIGHUP's configuration and model load; claiming waits.
-    case reloading
+    /// A SIGHUP's configuration and model load runs on the loading queue; jobs keep running,
+    /// claiming waits. `again`: another SIGHUP came meanwhile, so a new load follows this one.
+    case reloading(again: Bool)
     /// SIGTERM or SIGINT: nothing more is claimed, queued jobs went back to `inbox/`, jobs in
     /// flight finish or are returned when `deadline` (after `drain_timeout`) fires.
     case draining(signal: Int32, deadline: (any DispatchSourceTimer)?)
