@@ -243,12 +243,18 @@ actor DaemonLoop {
         return String(random, radix: 16) + "-" + String(tokenCounter)
     }
 
-    /// The answers of PNG header reads (see ``startProbes(_:inbox:limit:)``).
+    /// The answers of PNG header reads (see ``startProbes(_:inbox:limit:)``): a scan acts on
+    /// them. With no room to claim, only an image without alpha needs one now (its
+    /// `mask_wait` starts); the rest wait for the rescan that follows when room frees.
     func probed(_ results: [ImageProbe.Result]) {
         for result in results {
             planner.recordProbe(result.name, identity: result.identity, alpha: result.alpha)
         }
-        requestScan()
+        if capacity > 0 || results.contains(where: { $0.alpha == false }) {
+            requestScan()
+        } else {
+            jobs.backlog = true
+        }
     }
 
     // MARK: - Running jobs
