@@ -60,6 +60,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var temperature: Double = 1.0
     /// Test hook, never read from the file: extra milliseconds each job takes.
     public var debugJobDelayMilliseconds: Int = 0
+    /// Test hook, never read from the file: extra milliseconds each SIGHUP's load takes.
+    public var debugReloadDelayMilliseconds: Int = 0
 
     /// A configuration with every default.
     public init() {}

@@ -1,17 +1,50 @@
+import Dispatch
 import Imaging
 import SystemPackage
 
-/// What the spool asks of an image before claiming it, from its header alone (Imaging's
-/// `Image.header(of:)`, read by libpng or libjpeg; no pixels are decoded).
+/// Reads PNG headers for the planner, on the daemon's probe queue: a header read may
+/// mean reading a whole file of up to `max_bytes`, which must not hold up the control queue.
 enum ImageProbe {
-    /// Whether the image file at `path` declares transparency (a PNG alpha colour type or a
-    /// `tRNS` chunk); `nil` when it cannot be read or is not an image (the processor then
-    /// reports why).
-    /// - Parameters:
-    ///   - path: the file, read with `O_NOFOLLOW` as a regular file.
-    ///   - limit: the most bytes to read (`max_bytes`).
+    /// One answer for ``InboxPlanner/recordProbe(_:identity:alpha:)``.
+    struct Result: Sendable {
+        var name: String
+        var identity: FileIdentity
+        /// Whether the PNG declares transparency; `nil` when it cannot be read or parsed
+        /// (the job is then claimed and its processor says what is wrong).
+        var alpha: Bool?
+    }
+
+    /// Whether a PNG's header declares transparency (colour type 4 or 6, or `tRNS`).
     static func pngHasAlpha(_ path: FilePath, limit: Int64) -> Bool? {
-        guard let bytes = try? FS.readFile(path, limit: limit), let header = try? Image.header(of: bytes) else { return nil }
+        guard let bytes = try? FS.readFile(path, limit: limit),
+              let header = try? Image.header(of: bytes) else { return nil }
         return header.hasAlpha
+    }
+}
+
+extension DaemonLoop {
+    /// Reads the headers on the probe queue and posts the answers back to the control loop
+    /// in small batches (the first at once), so that claims start while the rest are read.
+    func startProbes(_ requests: [(name: String, identity: FileIdentity)], inbox: FilePath, limit: Int64) {
+        probeQueue.async(execute: probeBatch(requests, inbox: inbox, limit: limit))
+    }
+
+    private nonisolated func probeBatch(_ requests: [(name: String, identity: FileIdentity)], inbox: FilePath,
+                                        limit: Int64) -> @Sendable () -> Void {
+        { [self] in
+            var results: [ImageProbe.Result] = []
+            var lastPost = -Double.infinity
+            for (index, request) in requests.enumerated() {
+                let alpha = ImageProbe.pngHasAlpha(inbox.appending(request.name), limit: limit)
+                results.append(ImageProbe.Result(name: request.name, identity: request.identity, alpha: alpha))
+                let now = Self.monotonic()
+                if index == requests.count - 1 || results.count >= 16 || now - lastPost >= 0.05 {
+                    let batch = results
+                    results.removeAll()
+                    lastPost = now
+                    self.post { $0.probed(batch) }
+                }
+            }
+        }
     }
 }

@@ -45,6 +45,9 @@ struct Entrypoint: ParsableCommand {
     @Option(help: .hidden)
     var debugJobDelayMs: Int = 0
 
+    @Option(help: .hidden)
+    var debugReloadDelayMs: Int = 0
+
     func run() throws {
         // libinotifytools first, so that its descriptor is small (it uses select()).
         let watcher = try InotifyWatcher.initialize()
@@ -63,6 +66,7 @@ struct Entrypoint: ParsableCommand {
         let file = config.map { FilePath($0) }
         var configuration = try DaemonConfiguration.load(file: file, overrides: overrides)
         configuration.debugJobDelayMilliseconds = max(0, debugJobDelayMs)
+        configuration.debugReloadDelayMilliseconds = max(0, debugReloadDelayMs)
         let loader: JobProcessorLoader
         switch processor {
         case .pixelrnn: loader = CompletionJobProcessor.loader

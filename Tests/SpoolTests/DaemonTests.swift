@@ -287,6 +287,50 @@ struct DaemonTests {
         #expect(listener.messages.contains("STOPPING=1"))
     }
 
+    @Test func aSlowReloadKeepsTheWatchdogAndJobsGoingAndASigtermStillDrains() throws {
+        let h = try DaemonHarness()
+        let listener = try NotifyListener(path: h.root.appendingPathComponent("notify.sock").path)
+        h.environment = ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "1000000"]
+        try h.start(["--debug-reload-delay-ms", "3000", "--debug-job-delay-ms", "1000"])
+        defer { h.stop() }
+        // Read the notifications while polling: a full socket queue would block the daemon's sends.
+        func state() -> String? {
+            listener.receive()
+            return (try? h.status())?["state"] as? String
+        }
+        func reloads() -> Int {
+            listener.receive()
+            return h.log.components(separatedBy: "msg=reloaded").count - 1
+        }
+        try h.drop("during.png", Self.rgba)
+        try h.eventually(20, "job in flight") { listener.receive(); return h.jobs()["in_flight"] == 1 }
+        h.signal(SIGHUP)
+        try h.eventually(10, "reloading") { state() == "reloading" }
+        listener.receive()
+        let start = listener.messages.count
+        // A second SIGHUP during the load is served once it is over.
+        h.signal(SIGHUP)
+        // While the model loads, the job in flight is published and the watchdog is pinged.
+        try h.eventually(10, "job published during the reload") { listener.receive(); return h.names(h.outbox) == ["during"] }
+        for _ in 0..<10 {
+            usleep(100_000)
+            listener.receive()
+        }
+        let pings = listener.messages[start...].filter { $0 == "WATCHDOG=1" }.count
+        #expect(pings >= 3, "\(listener.messages[start...])")
+        try h.eventually(20, "two reloads") { reloads() == 2 }
+        try h.eventually(10, "ready again") { state() == "ready" }
+        // A SIGTERM during a load drains at once; the load's result is not used.
+        h.signal(SIGHUP)
+        try h.eventually(10, "reloading again") { state() == "reloading" }
+        let sent = Date()
+        h.signal(SIGTERM)
+        #expect(try h.waitForExit(timeout: 20) == 0)
+        #expect(Date().timeIntervalSince(sent) < 2.5, "the drain waited for the load")
+        #expect(state() == "stopped")
+        #expect(reloads() == 2)
+    }
+
     @Test(.enabled(
         if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), "needs systemd-analyze"))
     func systemdUnitVerifiesCleanly() throws {
