@@ -19,12 +19,7 @@ public final class Daemon: Sendable {
     /// The version shown in the status file.
     public static let version = "0.1.0"
 
-    private let configuration: DaemonConfiguration
-    private let configurationFile: FilePath?
-    private let overrides: [(String, String)]
-    private let loader: JobProcessorLoader
-    private let logger: Logger
-    private let watcher: InotifyWatcher
+    private let launch: DaemonLaunch
 
     /// Creates a daemon; nothing happens until ``run()``.
     /// - Parameters:
@@ -36,24 +31,19 @@ public final class Daemon: Sendable {
     ///   - logger: where every event is logged.
     public init(configuration: DaemonConfiguration, configurationFile: FilePath?, overrides: [(String, String)],
                 watcher: InotifyWatcher, loader: @escaping JobProcessorLoader, logger: Logger) {
-        self.configuration = configuration
-        self.configurationFile = configurationFile
-        self.overrides = overrides
-        self.watcher = watcher
-        self.loader = loader
-        self.logger = logger
+        launch = DaemonLaunch(configuration: configuration, configurationFile: configurationFile, overrides: overrides,
+                              watcher: watcher, loader: loader, logger: logger)
     }
 
     /// Runs the daemon until SIGTERM or SIGINT has drained it.
     /// - Returns: the process exit status (0 after a clean drain).
     /// - Throws: a ``SpoolError`` when the daemon cannot start (folders, model, watcher).
     public func run() throws -> Int32 {
-        let c = configuration
+        let c = launch.configuration, loader = launch.loader, logger = launch.logger
         for folder in [c.spool, c.inbox, c.work, c.outbox, c.failed, c.state] {
             try FS.makeDirectory(folder, allowExisting: true)
         }
-        let loop = DaemonLoop(configuration: c, configurationFile: configurationFile, overrides: overrides,
-                              watcher: watcher, loader: loader, logger: logger)
+        let loop = DaemonLoop(launch: launch)
         loop.sync { $0.writeStatusNow() }
         // The model loads on this thread, not on the control queue (which has nothing to do
         // yet); a SIGHUP's load runs on the loop's loading queue.
@@ -68,9 +58,19 @@ public final class Daemon: Sendable {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGIO, SIG_IGN)  // lease breaks would otherwise kill us
         loop.sync { $0.installSignalHandlers() }
-        try watcher.start(watching: c.inbox, logger: logger, handler: loop.eventHandler())
+        try launch.watcher.start(watching: c.inbox, logger: logger, handler: loop.eventHandler())
         loop.sync { $0.begin(processor: processor) }
         loop.stopped.wait()
         return loop.sync { $0.exitCode }
     }
+}
+
+/// What a daemon is started with, handed from ``Daemon`` to its ``DaemonLoop``.
+struct DaemonLaunch: Sendable {
+    var configuration: DaemonConfiguration
+    var configurationFile: FilePath?
+    var overrides: [(String, String)]
+    var watcher: InotifyWatcher
+    var loader: JobProcessorLoader
+    var logger: Logger
 }

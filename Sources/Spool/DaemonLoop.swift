@@ -73,15 +73,11 @@ actor DaemonLoop {
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { control.asUnownedSerialExecutor() }
 
-    init(configuration: DaemonConfiguration, configurationFile: FilePath?, overrides: [(String, String)],
-         watcher: InotifyWatcher, loader: @escaping JobProcessorLoader, logger: Logger) {
+    init(launch: DaemonLaunch) {
         control = ControlQueue(label: "pixelrnnd.control")
-        self.configuration = configuration
-        self.configurationFile = configurationFile
-        self.overrides = overrides
-        self.watcher = watcher
-        self.loader = loader
-        self.logger = logger
+        (configuration, configurationFile, overrides) = (launch.configuration, launch.configurationFile, launch.overrides)
+        (watcher, loader, logger) = (launch.watcher, launch.loader, launch.logger)
+        let configuration = launch.configuration, logger = launch.logger
         folders = WorkFolders(configuration: configuration, logger: logger)
         publisher = JobPublisher(logger: logger)
         planner = InboxPlanner(settle: configuration.settle, maskWait: configuration.maskWait)
