@@ -1,9 +1,9 @@
 // Per-job adaptation: before filling a hole, fine-tune a copy of the model on crops of
 // the job's own visible pixels. The shipped model never changes.
 
-import Foundation
-import Imaging
-import PixelRNN
+public import Foundation
+public import Imaging
+public import PixelRNN
 
 /// How a job's model copy is fine-tuned on its visible pixels.
 public struct AdaptationOptions: Sendable, Equatable {

@@ -1,9 +1,9 @@
 // Completion speed: incremental particles against the naive one-forward-pass-per-sub-pixel
 // sampler, for `pixelrnn bench`.
 
-import Foundation
-import PixelRNN
-import Imaging
+public import Foundation
+public import PixelRNN
+public import Imaging
 
 /// Timings of completing the bottom half of 28×28 images (DESIGN.md §3).
 public enum CompletionBenchmark {

@@ -1,7 +1,7 @@
 // Image completion with a PixelRNN: the public entry points.
 
-import Imaging
-import PixelRNN
+public import Imaging
+public import PixelRNN
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import Imaging
+public import Imaging
 
 /// How a completion is sampled.
 ///

@@ -1,7 +1,7 @@
 // Windows: a hole is completed inside its bounding box plus a context margin, so that
 // the cost follows the hole, not the image.
 
-import Imaging
+public import Imaging
 
 extension PixelRect {
     /// Grown by `margin` on all four sides, clipped to a `width × height` image.

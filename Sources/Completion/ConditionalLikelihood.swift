@@ -1,8 +1,8 @@
 // Completion quality on test sets: the conditional likelihood of the true content of
 // a hole given the rest of the picture, under the orientation the completer would use.
 
-import Imaging
-import PixelRNN
+public import Imaging
+public import PixelRNN
 
 /// A standard occlusion for measuring completion quality on a test set.
 public enum OcclusionRegion: String, Sendable, CaseIterable {

@@ -1,10 +1,10 @@
 // The files of one finished job (DESIGN.md §1, "Job outputs").
 
-import Dispatch
-import Foundation
-import Imaging
-import SystemIO
-import SystemPackage
+public import Dispatch
+public import Foundation
+public import Imaging
+public import SystemIO
+public import SystemPackage
 
 /// Writes the outputs of one completion job into `directory` (created if missing):
 /// - `completed.png`: the selected completion;

@@ -1,6 +1,6 @@
 // The models a daemon or a command serves, loaded once each, and how a job picks one.
 
-import PixelRNN
+public import PixelRNN
 
 #if canImport(Glibc)
 import Glibc

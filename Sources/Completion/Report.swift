@@ -1,8 +1,8 @@
 // The likelihood report of one completion job (`report.json`). Every field, with its
 // unit, is documented in docs/report.md; keep the two in step.
 
-import Foundation
-import PixelRNN
+public import Foundation
+public import PixelRNN
 
 /// The likelihood report of one completion: what was completed, by which model, how
 /// likely the results are, and how well the particles did.

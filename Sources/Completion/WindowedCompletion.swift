@@ -1,8 +1,8 @@
 // Completion inside windows around the holes (CompletionWindows), stitched back into
 // the whole image with a report that says what its likelihoods cover.
 
-import Imaging
-import PixelRNN
+public import Imaging
+public import PixelRNN
 
 #if canImport(Glibc)
 import Glibc

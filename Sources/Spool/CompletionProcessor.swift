@@ -1,8 +1,8 @@
-import Completion
-import Foundation
-import Imaging
-import Logging
-import SystemPackage
+public import Completion
+public import Foundation
+public import Imaging
+public import Logging
+public import SystemPackage
 
 /// The production job processor: fills a job's occluded pixels with the PixelRNN and
 /// writes `completed.png`, `samples/`, `preview.png` and `report.json` (the Completion

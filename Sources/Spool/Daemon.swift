@@ -1,7 +1,7 @@
-import Dispatch
-import Foundation
-import Logging
-import SystemPackage
+public import Dispatch
+public import Foundation
+public import Logging
+public import SystemPackage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,7 +1,7 @@
-import Foundation
-import Logging
-import SystemIO
-import SystemPackage
+public import Foundation
+public import Logging
+public import SystemIO
+public import SystemPackage
 
 /// Test-only fault injection for the daemon's file input and output, configured by the
 /// environment variable `PIXELRNND_FAULTS` (nothing is injected when it is unset or empty):

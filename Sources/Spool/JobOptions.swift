@@ -1,6 +1,6 @@
-import Completion
-import Foundation
-import SystemPackage
+public import Completion
+public import Foundation
+public import SystemPackage
 
 /// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.
 ///

@@ -1,5 +1,5 @@
-import Logging
-import SystemPackage
+public import Logging
+public import SystemPackage
 
 /// The input files of one claimed job; every path lies inside the job's work folder.
 public struct JobInputs: Sendable {

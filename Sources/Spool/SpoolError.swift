@@ -1,5 +1,5 @@
-import SystemIO
-import SystemPackage
+public import SystemIO
+public import SystemPackage
 
 /// Everything that can go wrong in the spool daemon, with what a person needs to act on it.
 ///

@@ -1,8 +1,8 @@
-import Foundation
-import Imaging
-import Logging
-import SystemIO
-import SystemPackage
+public import Foundation
+public import Imaging
+public import Logging
+public import SystemIO
+public import SystemPackage
 
 /// A test and diagnostic processor (`pixelrnnd --processor validate`): it checks a job's
 /// inputs for real, then publishes the image unchanged as the "completion".

@@ -1,5 +1,5 @@
 import Synchronization
-import SystemPackage
+public import SystemPackage
 
 /// Fault injection for tests: a set of rules that make named system calls fail with a
 /// chosen `errno` instead of running, for paths that contain a fragment.

@@ -1,14 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemPackage
+public import SystemPackage
 
 // Folders and their entries: create, list, rename, remove, lock.
 extension FileSystem {
     /// `mkdir(2)`; with `allowExisting`, an existing folder (not a link to one) is fine.
     /// - Throws: `EEXIST` when the path exists and is not a folder (or `allowExisting` is false).
     public static func makeDirectory(
-        _ path: FilePath, allowExisting: Bool = false, mode: mode_t = 0o755
+        _ path: FilePath, allowExisting: Bool = false, mode: CInterop.Mode = 0o755
     ) throws(SystemIOError) {
         do {
             try Syscall.libc("mkdir", path) { path.withPlatformString { mkdir($0, mode) } }
@@ -21,7 +21,7 @@ extension FileSystem {
 
     /// Creates a folder and any missing folders above it (`mkdir -p`); existing folders,
     /// or links to folders, are fine.
-    public static func makeDirectories(_ path: FilePath, mode: mode_t = 0o755) throws(SystemIOError) {
+    public static func makeDirectories(_ path: FilePath, mode: CInterop.Mode = 0o755) throws(SystemIOError) {
         if try metadata(path, followLinks: true)?.kind == .directory { return }
         let parent = path.removingLastComponent()
         if !parent.isEmpty && parent != path { try makeDirectories(parent, mode: mode) }

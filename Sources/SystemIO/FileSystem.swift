@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Synchronization
-import SystemPackage
+public import SystemPackage
 
 /// File-system operations, each system call made through ``Syscall`` (so `EINTR` is
 /// retried, ``FaultHook`` rules apply, and a failure is a ``SystemIOError`` naming the
@@ -19,7 +19,7 @@ public enum FileSystem {
         case regular, directory, symlink, fifo, socket, device, other
 
         /// The kind of a `stat` mode.
-        public init(mode: mode_t) {
+        public init(mode: CInterop.Mode) {
             switch mode & S_IFMT {
             case S_IFREG: self = .regular
             case S_IFDIR: self = .directory
@@ -59,7 +59,7 @@ public enum FileSystem {
         public var inode: UInt64
 
         /// The fields of a `stat` result.
-        public init(_ st: stat) {
+        init(_ st: stat) {
             kind = Kind(mode: st.st_mode)
             size = Int64(st.st_size)
             modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
@@ -191,7 +191,7 @@ public enum FileSystem {
     ///   - overwrite: truncate an existing file instead of failing with `EEXIST` (`O_EXCL`).
     ///   - permissions: the new file's mode (before the umask).
     public static func writeFile(
-        _ path: FilePath, _ bytes: [UInt8], sync: Bool = true, overwrite: Bool = false, permissions: mode_t = 0o644
+        _ path: FilePath, _ bytes: [UInt8], sync: Bool = true, overwrite: Bool = false, permissions: CInterop.Mode = 0o644
     ) throws(SystemIOError) {
         try withNewFile(path, sync: sync, overwrite: overwrite, permissions: permissions) { fd throws(SystemIOError) in
             try writeAll(fd, bytes, count: bytes.count, path: path)

@@ -1,7 +1,7 @@
 // SHA-256 (FIPS 180-4), used to identify model files in reports, logs and the
 // daemon's status. Small and dependency-free; speed is ample for checkpoint-sized files.
 
-import SystemPackage
+public import SystemPackage
 
 /// An incremental SHA-256 hasher (FIPS 180-4).
 ///

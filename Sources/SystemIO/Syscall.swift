@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import SystemPackage
+public import SystemPackage
 
 /// The one way this program makes system calls: a call armed in ``FaultHook`` fails with
 /// its injected `errno` without running, `EINTR` is retried, and a failure becomes

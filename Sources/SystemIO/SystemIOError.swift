@@ -1,4 +1,4 @@
-import SystemPackage
+public import SystemPackage
 
 /// A failed file or system operation, with what a person needs to act on it.
 ///

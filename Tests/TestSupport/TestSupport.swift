@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A fresh temporary directory, removed when the returned object is released.
 public final class TemporaryDirectory: @unchecked Sendable {

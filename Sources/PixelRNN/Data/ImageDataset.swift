@@ -1,9 +1,9 @@
 // In-memory image data sets of one geometry, as the trainer and the evaluator
 // consume them, and the Fashion-MNIST loader.
 
-import Imaging
-import SystemIO
-import SystemPackage
+public import Imaging
+public import SystemIO
+public import SystemPackage
 
 /// A set of images of one size and channel count, stored contiguously.
 ///

@@ -2,16 +2,16 @@
 // averaging so that its shorter side is the training size, then cropped to a
 // square (random crops for training, centre crops for evaluation).
 
-import Dispatch
-import Imaging
+public import Dispatch
+public import Imaging
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemIO
-import SystemPackage
+public import SystemIO
+public import SystemPackage
 
 /// The images of a folder, prepared for training at one size.
 ///

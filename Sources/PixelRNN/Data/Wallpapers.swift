@@ -2,16 +2,16 @@
 // four Debian wallpaper packages, one picture per wallpaper, split by picture into
 // train and test, and more colour pictures from other Debian packages for training.
 
-import Dispatch
-import Imaging
+public import Dispatch
+public import Imaging
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SystemIO
-import SystemPackage
+public import SystemIO
+public import SystemPackage
 
 /// The `wallpapers` data set, built from installed Debian packages by an exact rule.
 ///

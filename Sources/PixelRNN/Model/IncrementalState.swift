@@ -1,4 +1,4 @@
-import Imaging
+public import Imaging
 /// Incremental evaluation of a PixelRNN in raster order, for sampling.
 ///
 /// A batch of `particles` images is advanced together, one run of positions of the

@@ -1,5 +1,5 @@
-import Imaging
-import Foundation
+public import Imaging
+public import Foundation
 
 /// Whole-image evaluation entry points.
 extension PixelRNN {

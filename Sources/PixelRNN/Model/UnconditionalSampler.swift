@@ -1,5 +1,5 @@
-import Foundation
-import Imaging
+public import Foundation
+public import Imaging
 
 /// Unconditional sampling in raster order with the incremental state.
 public enum UnconditionalSampler {
