@@ -1,8 +1,8 @@
 // Per-job adaptation: before filling a hole, fine-tune a copy of the model on crops of
 // the job's own visible pixels. The shipped model never changes.
 
-public import Foundation
-public import Imaging
+import Foundation
+import Imaging
 public import PixelRNN
 
 /// How a job's model copy is fine-tuned on its visible pixels.

@@ -1,7 +1,7 @@
 // Completion speed: incremental particles against the naive one-forward-pass-per-sub-pixel
 // sampler, for `pixelrnn bench`.
 
-public import Foundation
+import Foundation
 public import PixelRNN
 public import Imaging
 

@@ -2,7 +2,7 @@
 // a hole given the rest of the picture, under the orientation the completer would use.
 
 public import Imaging
-public import PixelRNN
+import PixelRNN
 
 /// A standard occlusion for measuring completion quality on a test set.
 public enum OcclusionRegion: String, Sendable, CaseIterable {

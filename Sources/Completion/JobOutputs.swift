@@ -1,10 +1,10 @@
 // The files of one finished job (DESIGN.md §1, "Job outputs").
 
-public import Dispatch
-public import Foundation
+import Dispatch
+import Foundation
 public import Imaging
-public import SystemIO
-public import SystemPackage
+import SystemIO
+import SystemPackage
 
 /// Writes the outputs of one completion job into `directory` (created if missing):
 /// - `completed.png`: the selected completion;

@@ -2,7 +2,7 @@
 // the whole image with a report that says what its likelihoods cover.
 
 public import Imaging
-public import PixelRNN
+import PixelRNN
 
 #if canImport(Glibc)
 import Glibc

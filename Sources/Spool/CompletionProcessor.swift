@@ -1,6 +1,6 @@
-public import Completion
-public import Foundation
-public import Imaging
+import Completion
+import Foundation
+import Imaging
 public import Logging
 public import SystemPackage
 

@@ -1,7 +1,7 @@
-public import Foundation
+import Foundation
 public import Logging
-public import SystemIO
-public import SystemPackage
+import SystemIO
+import SystemPackage
 
 /// Test-only fault injection for the daemon's file input and output, configured by the
 /// environment variable `PIXELRNND_FAULTS` (nothing is injected when it is unset or empty):

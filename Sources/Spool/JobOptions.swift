@@ -1,5 +1,5 @@
-public import Completion
-public import Foundation
+import Completion
+import Foundation
 public import SystemPackage
 
 /// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.

@@ -1,4 +1,4 @@
-public import SystemIO
+import SystemIO
 public import SystemPackage
 
 /// Everything that can go wrong in the spool daemon, with what a person needs to act on it.

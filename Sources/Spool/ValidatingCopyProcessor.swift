@@ -1,7 +1,7 @@
-public import Foundation
-public import Imaging
+import Foundation
+import Imaging
 public import Logging
-public import SystemIO
+import SystemIO
 public import SystemPackage
 
 /// A test and diagnostic processor (`pixelrnnd --processor validate`): it checks a job's

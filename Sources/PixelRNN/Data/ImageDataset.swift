@@ -2,8 +2,8 @@
 // consume them, and the Fashion-MNIST loader.
 
 public import Imaging
-public import SystemIO
-public import SystemPackage
+import SystemIO
+import SystemPackage
 
 /// A set of images of one size and channel count, stored contiguously.
 ///

@@ -2,7 +2,7 @@
 // averaging so that its shorter side is the training size, then cropped to a
 // square (random crops for training, centre crops for evaluation).
 
-public import Dispatch
+import Dispatch
 public import Imaging
 
 #if canImport(Glibc)
@@ -10,8 +10,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import SystemIO
-public import SystemPackage
+import SystemIO
+import SystemPackage
 
 /// The images of a folder, prepared for training at one size.
 ///

@@ -2,7 +2,7 @@
 // four Debian wallpaper packages, one picture per wallpaper, split by picture into
 // train and test, and more colour pictures from other Debian packages for training.
 
-public import Dispatch
+import Dispatch
 public import Imaging
 
 #if canImport(Glibc)
@@ -10,8 +10,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import SystemIO
-public import SystemPackage
+import SystemIO
+import SystemPackage
 
 /// The `wallpapers` data set, built from installed Debian packages by an exact rule.
 ///

@@ -9,30 +9,6 @@
 /// is x + W_up (h_LR(i, j) + h_RL(i−1, j)) + b_up, with h_RL(−1, j) = 0: the
 /// right-to-left stream is shifted down one row, so no position sees the future.
 
-/// One direction of a Diagonal BiLSTM block.
-struct DiagonalLSTMDirection: Sendable {
-    /// 1×1 mask-B convolution of the block input, 2h → 4h gates (o, f, i, g), with bias.
-    var inputToState: ConvolutionSpec
-    /// 2×1 convolution over the previous skewed column, h → 4h, no bias; stored taps
-    /// [up (i−1), left (same row)].
-    var stateToState: ConvolutionSpec
-    var initialHiddenOffset: Int
-    var initialCellOffset: Int
-    /// Whether the direction runs on the mirrored image (right to left).
-    var mirrored: Bool
-}
-
-/// One Diagonal BiLSTM residual block's parameters.
-struct DiagonalBiLSTMBlock: Sendable {
-    var hidden: Int
-    var leftToRight: DiagonalLSTMDirection
-    var rightToLeft: DiagonalLSTMDirection
-    /// 1×1 mask-B convolution h → 2h of the sum of both directions, added to the block input.
-    var outputProjection: ConvolutionSpec
-
-    var directions: [DiagonalLSTMDirection] { [leftToRight, rightToLeft] }
-}
-
 extension PixelRNN {
     static func addDiagonalBlock(
         prefix: String, hidden h: Int, features f: Int, channels c: Int, to params: ParameterSet
@@ -62,12 +38,7 @@ extension PixelRNN {
         }
         let l2r = direction("left_to_right", mirrored: false)
         let r2l = direction("right_to_left", mirrored: true)
-        let up = params.addConvolution(
-            ConvolutionSpec(
-                name: prefix + "output_projection", outFeatures: f, inFeatures: h,
-                kernelHeight: 1, kernelWidth: 1, centreY: 0, centreX: 0,
-                taps: [(0, 0)], mask: .b,
-                outGroups: groups(f), inGroups: groups(h), hasBias: true))
+        let up = addOutputProjection(prefix: prefix, hidden: h, features: f, channels: c, to: params)
         return DiagonalBiLSTMBlock(hidden: h, leftToRight: l2r, rightToLeft: r2l, outputProjection: up)
     }
 }

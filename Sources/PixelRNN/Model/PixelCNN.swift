@@ -2,18 +2,6 @@
 /// a = ReLU(x); u = ReLU(W_in a + b_in) (1×1, mask B, 2h → h);
 /// v = ReLU(K ⊛ u + b) (3×3, mask B, h → h); y = x + W_out v + b_out (1×1, mask B, h → 2h).
 
-/// One PixelCNN residual block's parameters.
-struct PixelCNNBlock: Sendable {
-    var hidden: Int
-    var convIn: ConvolutionSpec
-    var maskedConv: ConvolutionSpec
-    var convOut: ConvolutionSpec
-
-    /// The masked 3×3 convolution's taps (dy, dx), in storage order: the row above,
-    /// then left, then centre (mask B).
-    static let taps: [(dy: Int, dx: Int)] = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0)]
-}
-
 extension PixelRNN {
     static func addPixelCNNBlock(
         prefix: String, hidden h: Int, features f: Int, channels c: Int, to params: ParameterSet

@@ -1,5 +1,5 @@
 public import Imaging
-public import Foundation
+import Foundation
 
 /// Whole-image evaluation entry points.
 extension PixelRNN {

@@ -81,12 +81,7 @@ public final class PixelRNN: @unchecked Sendable {
                     kernelHeight: 1, kernelWidth: 3, centreY: 0, centreX: 1,
                     taps: [(0, -1), (0, 0), (0, 1)], mask: .none,
                     outGroups: gateGroups, inGroups: groups(h), hasBias: false))
-            let up = params.addConvolution(
-                ConvolutionSpec(
-                    name: prefix + "output_projection", outFeatures: f, inFeatures: h,
-                    kernelHeight: 1, kernelWidth: 1, centreY: 0, centreX: 0,
-                    taps: [(0, 0)], mask: .b,
-                    outGroups: groups(f), inGroups: groups(h), hasBias: true))
+            let up = Self.addOutputProjection(prefix: prefix, hidden: h, features: f, channels: c, to: params)
             let h0 = params.addTensor(name: prefix + "initial_hidden", shape: [h])
             let c0 = params.addTensor(name: prefix + "initial_cell", shape: [h])
             blocks.append(
@@ -107,6 +102,20 @@ public final class PixelRNN: @unchecked Sendable {
                 outGroups: (0..<(levels * c)).map { $0 / levels }, inGroups: groups(o), hasBias: true))
         parameters = params
         initialiseWeights(seed: seed)
+    }
+
+    /// The 1×1 mask-B convolution h → 2h that every LSTM block adds to its input
+    /// (`blocks.N.output_projection`).
+    static func addOutputProjection(
+        prefix: String, hidden h: Int, features f: Int, channels c: Int, to params: ParameterSet
+    ) -> ConvolutionSpec {
+        func groups(_ n: Int) -> [Int] { (0..<n).map { colourGroup($0, of: n, channels: c) } }
+        return params.addConvolution(
+            ConvolutionSpec(
+                name: prefix + "output_projection", outFeatures: f, inFeatures: h,
+                kernelHeight: 1, kernelWidth: 1, centreY: 0, centreX: 0,
+                taps: [(0, 0)], mask: .b,
+                outGroups: groups(f), inGroups: groups(h), hasBias: true))
     }
 
     /// Number of trainable parameters (masked connections included).
@@ -145,43 +154,6 @@ public final class PixelRNN: @unchecked Sendable {
         }
         parameters.applyMask(to: v)
     }
-}
-
-/// One residual block of any of the three architectures: its kind and its parameters'
-/// places in the slab. A model's blocks are all of one kind.
-enum ResidualBlock: Sendable {
-    case row(RowLSTMBlock)
-    case diagonal(DiagonalBiLSTMBlock)
-    case cnn(PixelCNNBlock)
-
-    /// The Row LSTM block's parameters (the model is a Row LSTM).
-    var row: RowLSTMBlock {
-        guard case .row(let block) = self else { preconditionFailure("not a Row LSTM block") }
-        return block
-    }
-    /// The Diagonal BiLSTM block's parameters (the model is a Diagonal BiLSTM).
-    var diagonal: DiagonalBiLSTMBlock {
-        guard case .diagonal(let block) = self else { preconditionFailure("not a Diagonal BiLSTM block") }
-        return block
-    }
-    /// The PixelCNN block's parameters (the model is a PixelCNN).
-    var cnn: PixelCNNBlock {
-        guard case .cnn(let block) = self else { preconditionFailure("not a PixelCNN block") }
-        return block
-    }
-}
-
-/// One Row LSTM residual block's parameters.
-struct RowLSTMBlock: Sendable {
-    var hidden: Int
-    /// 1×3 mask-B convolution of the block input (taps left and centre), 2h → 4h.
-    var inputToState: ConvolutionSpec
-    /// Unmasked 1×3 convolution of the previous row's hidden state, h → 4h.
-    var stateToState: ConvolutionSpec
-    /// 1×1 mask-B convolution h → 2h added to the block input.
-    var outputProjection: ConvolutionSpec
-    var initialHiddenOffset: Int
-    var initialCellOffset: Int
 }
 
 /// A small deterministic generator for weight initialisation (SplitMix64).

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Imaging
 
 /// Unconditional sampling in raster order with the incremental state.
