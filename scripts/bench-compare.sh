@@ -25,7 +25,8 @@ echo
 field() { awk -F'|' -v name="$1" -v workers="$2" '$2 ~ name && $3+0 == workers { gsub(/ /, "", $4); print $4; exit }'; }
 train=$(echo "$ours" | field "training, batch 16" 2)
 eval=$(echo "$ours" | field "evaluation, batch 64" 2)
-complete=$(echo "$ours" | awk -F'|' '$2 ~ /incremental/ && $3+0 == 1 && $4+0 == 16 && $5+0 == 2 { gsub(/ /, "", $6); print $6; exit }')
+# The fastest K = 1 configuration on all threads (16 images per call, states of 8 or 16).
+complete=$(echo "$ours" | awk -F'|' -v t="$(nproc)" '$2 ~ /incremental/ && $3+0 == 1 && $5+0 == t { v = $6 + 0; if (best == "" || v < best) best = v } END { print best }')
 t_train=$(echo "$theirs" | awk '/^training_images_per_s/ { print $2 }')
 t_eval=$(echo "$theirs" | awk '/^evaluation_images_per_s/ { print $2 }')
 t_complete=$(echo "$theirs" | awk '/^completion_ms_per_image/ { print $2 }')

@@ -71,11 +71,14 @@ class RowLSTMBlock(nn.Module):
 class PixelRNN(nn.Module):
     """The Row LSTM PixelRNN of docs/model-format.md, gray images; names as in the file."""
 
-    def __init__(self, hidden=32, blocks=7, output_hidden=64, levels=256):
+    def __init__(self, hidden=32, blocks=7, output_hidden=64, levels=256, orientations=1):
         super().__init__()
         features = 2 * hidden
         self.levels = levels
         self.input_conv = nn.Conv2d(1, features, 7, padding=3)
+        # A model with orientation support adds row r of this to the input layer when it
+        # scans in orientation r; the benchmark scans upright (row 0).
+        self.orientation_embedding = nn.Parameter(torch.zeros(8, features)) if orientations == 8 else None
         self.blocks = nn.ModuleList(RowLSTMBlock(hidden, features) for _ in range(blocks))
         self.output_hidden = nn.Conv2d(features, output_hidden, 1)
         self.output_logits = nn.Conv2d(output_hidden, levels, 1)
@@ -87,6 +90,8 @@ class PixelRNN(nn.Module):
     def logits(self, images):
         x = images.to(self.input_conv.weight.dtype)[:, None] / 255.0
         a = F.conv2d(x, self.input_conv.weight * self.input_mask, self.input_conv.bias, padding=3)
+        if self.orientation_embedding is not None:
+            a = a + self.orientation_embedding[0][None, :, None, None]
         for block in self.blocks:
             a = block(a)
         return self.output_logits(F.relu(self.output_hidden(F.relu(a))))
@@ -121,7 +126,8 @@ def fashion_mnist_test():
 def check_against_pixelrnn(path, images):
     meta, tensors = load_model_file(path)
     assert meta.get("architecture") == "row" and meta.get("channels") == "1", "the comparison uses a gray Row LSTM model"
-    model = PixelRNN(int(meta["hidden"]), int(meta["blocks"]), int(meta["output_hidden"]), int(meta["levels"]))
+    model = PixelRNN(int(meta["hidden"]), int(meta["blocks"]), int(meta["output_hidden"]), int(meta["levels"]),
+                     int(meta.get("orientations", "1")))
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     missing = [m for m in missing if not m.endswith("mask")]
     assert not missing and not unexpected, (missing, unexpected)

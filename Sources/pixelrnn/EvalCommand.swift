@@ -78,7 +78,7 @@ struct EvalCommand: ParsableCommand {
         print("model       \(path)")
         print("data        \(sets.map(\.description).joined(separator: "; "))")
         print(String(format: "images      %d in %.1f s (%.0f images/s)", count, seconds, Double(count) / seconds))
-        print(String(format: "NLL         %.2f nats/image", stats.meanNats))
+        print(String(format: "NLL         %.4f nats/image", stats.meanNats))
         print(String(format: "bits/dim    %.4f", stats.meanBitsPerDim))
         print("percentiles " + stats.percentiles.map { String(format: "p%02d %.3f", $0.0, $0.1) }.joined(separator: "  "))
         if record {
