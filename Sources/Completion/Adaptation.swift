@@ -2,7 +2,7 @@
 // the job's own visible pixels. The shipped model never changes.
 
 import Foundation
-import Imaging
+public import Imaging
 public import PixelRNN
 
 /// How a job's model copy is fine-tuned on its visible pixels.
@@ -100,8 +100,8 @@ public enum Adaptation {
             }
         }
         guard tiles.count >= 2 else { return nil }
-        let heldOut = stride(from: 2, to: tiles.count, by: 4).map { tiles[$0] }.isEmpty
-            ? [tiles[tiles.count / 2]] : stride(from: 2, to: tiles.count, by: 4).map { tiles[$0] }
+        let everyFourth = stride(from: 2, to: tiles.count, by: 4).map { tiles[$0] }
+        let heldOut = everyFourth.isEmpty ? [tiles[tiles.count / 2]] : everyFourth
         var usable = occluded.map { !$0 }
         for tile in heldOut {
             for y in tile.y..<(tile.y + size) { for x in tile.x..<(tile.x + size) { usable[y * width + x] = false } }
@@ -115,9 +115,20 @@ public enum Adaptation {
         return Plan(cropSize: size, training: training, heldOut: heldOut)
     }
 
-    /// Fine-tunes a copy of `model` on `pixels` (the picture in the model's channels).
+    /// Fine-tunes a copy of `model` on `image`'s visible pixels, converted to the
+    /// model's channels exactly as the completer converts them.
+    /// - Parameter occluded: `width × height` flags, `true` = occluded (never trained on).
     /// - Returns: the adapted copy (the original when adaptation did not run) and the summary.
     public static func adapt(
+        _ model: PixelRNN, image: Image, occluded: [Bool], options: AdaptationOptions, seed: UInt64, threads: Int
+    ) -> (model: PixelRNN, summary: AdaptationSummary) {
+        let (pixels, _) = ChannelConversion.convert(image, toChannels: model.configuration.channels)
+        return adapt(model, pixels: pixels, occluded: occluded, width: image.width, height: image.height,
+                     options: options, seed: seed, threads: threads)
+    }
+
+    /// Fine-tunes a copy of `model` on `pixels` (the picture in the model's channels).
+    static func adapt(
         _ model: PixelRNN, pixels: [UInt8], occluded: [Bool], width: Int, height: Int,
         options: AdaptationOptions, seed: UInt64, threads: Int
     ) -> (model: PixelRNN, summary: AdaptationSummary) {

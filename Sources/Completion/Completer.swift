@@ -84,10 +84,9 @@ public struct Completer: Sendable {
     private func completeAdapted(
         _ image: Image, occluded: [Bool], options: CompletionOptions, queuedSeconds: Double
     ) throws(CompletionError) -> CompletionResult {
-        let (bytes, _) = ChannelConversion.convert(image, toChannels: model.configuration.channels)
         let (adapted, summary) = Adaptation.adapt(
-            model, pixels: bytes, occluded: occluded, width: image.width, height: image.height,
-            options: options.adaptation, seed: options.seed, threads: options.threads)
+            model, image: image, occluded: occluded, options: options.adaptation, seed: options.seed,
+            threads: options.threads)
         var rest = options
         rest.adaptation.steps = 0
         var result = try Completer(model: adapted, identity: identity)

@@ -43,21 +43,22 @@ public enum CompletionWindows {
                     if occluded[q] && !seen[q] { seen[q] = true; stack.append(q) }
                 }
             }
-            windows.append(PixelRect(x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1)
-                .expanded(by: margin, within: width, height))
-        }
-        // Merge overlapping windows until none overlap.
-        var merged = true
-        while merged {
-            merged = false
-            outer: for i in windows.indices {
-                for j in (i + 1)..<windows.count where windows[i].intersects(windows[j]) {
-                    windows[i] = windows[i].union(windows[j])
-                    windows.remove(at: j)
-                    merged = true
-                    break outer
+            // Merge into the windows so far, which never overlap one another: the new window
+            // absorbs every one it overlaps (rescanning after each, since it grew). Each
+            // region costs one pass over the non-overlapping windows, however many regions
+            // a scattered mask has.
+            var window = PixelRect(x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1)
+                .expanded(by: margin, within: width, height)
+            var i = 0
+            while i < windows.count {
+                if windows[i].intersects(window) {
+                    window = window.union(windows.remove(at: i))
+                    i = 0
+                } else {
+                    i += 1
                 }
             }
+            windows.append(window)
         }
         return windows.sorted { ($0.y, $0.x) < ($1.y, $1.x) }
     }

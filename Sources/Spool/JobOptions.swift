@@ -1,5 +1,6 @@
 import Completion
 import Foundation
+import Imaging
 public import SystemPackage
 
 /// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.
@@ -77,8 +78,7 @@ public struct JobOptions: Sendable, Equatable {
                 }
                 temperature = n.doubleValue
             case "orientation":
-                let names = ["auto", "upright", "vertical-flip", "horizontal-flip", "half-turn", "transpose",
-                             "transpose-vertical-flip", "transpose-horizontal-flip", "transpose-half-turn"]
+                let names = ["auto"] + Orientation.allCases.map(\.description)
                 guard let name = value as? String, names.contains(name) else {
                     throw SpoolError.badInput("options: orientation must be one of " + names.joined(separator: ", "))
                 }

@@ -38,25 +38,18 @@ struct AdaptCommand: ParsableCommand {
             ?? Mask(alphaOf: input)
         let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
             ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
-        let c = loaded.model.configuration.channels
-        var pixels = input
-        if input.channels != c {
-            pixels = ImageFolderDataset.resize(Image(width: input.width, height: input.height, channels: input.channels, pixels: input.pixels),
-                                               width: input.width, height: input.height, channels: c)
-        }
         var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity)
         if let seconds {
             // Time a few steps, then pick the count that fits.
             options.steps = 5
-            let probe = Adaptation.adapt(loaded.model, pixels: pixels.pixels, occluded: occlusion.occluded, width: input.width,
-                                         height: input.height, options: options, seed: seed, threads: compute.workers).summary
+            let probe = Adaptation.adapt(loaded.model, image: input, occluded: occlusion.occluded, options: options,
+                                         seed: seed, threads: compute.workers).summary
             guard probe.adapted else { throw ValidationError("cannot adapt: \(probe.reason ?? "")") }
             options.steps = max(1, Int(seconds / (probe.seconds / Double(probe.steps))))
             print(String(format: "timing      %.3f s per step here: %d steps fit %.0f s", probe.seconds / Double(probe.steps), options.steps, seconds))
         }
         let (adapted, summary) = Adaptation.adapt(
-            loaded.model, pixels: pixels.pixels, occluded: occlusion.occluded, width: input.width, height: input.height,
-            options: options, seed: seed, threads: compute.workers)
+            loaded.model, image: input, occluded: occlusion.occluded, options: options, seed: seed, threads: compute.workers)
         guard summary.adapted else { throw ValidationError("cannot adapt: \(summary.reason ?? "")") }
         adapted.metadata["adapted_from"] = "\(loaded.name) (sha256 \(loaded.sha256))"
         adapted.metadata["adapted_on"] = "\(image): \(summary.steps) steps, crops of \(summary.cropSize), seed \(seed)"

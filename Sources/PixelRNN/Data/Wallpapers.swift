@@ -147,7 +147,9 @@ public enum Wallpapers {
         guard s < 1 else { return ImageFolderDataset.resize(source, width: image.width, height: image.height, channels: 3) }
         let w = max(1, Int((Double(image.width) * s).rounded())), h = max(1, Int((Double(image.height) * s).rounded()))
         if keepAlpha { return ImageFolderDataset.resize(source, width: w, height: h, channels: 3) }
-        let rgb = ImageFolderDataset.resize(source, width: image.width, height: image.height, channels: 3)
+        // Gray pictures are copied into R, G, B first; RGB ones go straight to the filter.
+        let rgb = source.channels == 3
+            ? source : ImageFolderDataset.resize(source, width: image.width, height: image.height, channels: 3)
         return PillowBox.resize(rgb, width: w, height: h)
     }
 
