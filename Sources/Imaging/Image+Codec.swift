@@ -88,16 +88,23 @@ extension Image {
     ///   ``decode(bytes:limits:)`` about its contents, wrapped in
     ///   ``ImagingError/inFile(path:_:)``.
     public static func decode(contentsOf path: String, limits: ImageLimits = .default) throws(ImagingError) -> Image {
-        let bytes: [UInt8]
-        do {
-            bytes = try FileSystem.readFile(FilePath(path), limit: Int64(limits.maxFileBytes))
-        } catch {
-            throw ImagingError(error)
-        }
+        let bytes = try encodedBytes(contentsOf: path, limits: limits)
         do {
             return try decode(bytes: bytes, limits: limits)
         } catch {
             throw .inFile(path: path, error)
+        }
+    }
+
+    /// The bytes of an image file, read as ``decode(contentsOf:limits:)`` reads them (a
+    /// regular file, at most `limits.maxFileBytes`), for a caller that also hashes them.
+    /// - Throws: ``ImagingError/io(path:operation:errno:)``, ``ImagingError/notRegularFile(path:kind:)``
+    ///   or a too-large file's error.
+    public static func encodedBytes(contentsOf path: String, limits: ImageLimits = .default) throws(ImagingError) -> [UInt8] {
+        do {
+            return try FileSystem.readFile(FilePath(path), limit: Int64(limits.maxFileBytes))
+        } catch {
+            throw ImagingError(error)
         }
     }
 
