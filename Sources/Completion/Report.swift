@@ -34,6 +34,8 @@ public struct CompletionReport: Codable, Sendable, Equatable {
     public var windows: [WindowSummary]?
     /// Whether and how the model was fine-tuned on the image first (nil when not asked).
     public var adaptation: AdaptationSummary?
+    /// Where the occlusion came from (set by the caller that chose the mask; nil when it did not say).
+    public var mask: MaskSummary?
 
     /// The current schema version.
     public static let currentFormatVersion = 1
@@ -312,4 +314,36 @@ public struct Timings: Codable, Sendable, Equatable {
     public var computeSeconds: Double
     /// queued + compute (+ writing the outputs, when the caller adds it).
     public var totalSeconds: Double
+}
+
+/// Where a job's occlusion came from: the image's alpha channel, a mask file of this
+/// image, or a mask shared by many images. The Completer does not know; the caller that
+/// chose the mask (the daemon, `pixelrnn complete`) fills it in.
+public struct MaskSummary: Codable, Sendable, Equatable {
+    /// `alpha`, `mask_file` or `shared_mask`.
+    public var source: String
+    /// The shared mask's name (`watermark` for `masks/watermark.png`) or the mask file's
+    /// name; `nil` for alpha.
+    public var name: String?
+    /// Hex SHA-256 of the mask file's bytes as read; `nil` for alpha.
+    public var sha256: String?
+    /// How the mask was laid on the image: `none` (same size) or a ``MaskAnchor`` name.
+    public var anchor: String
+    /// The mask file's own size in pixels; `nil` for alpha.
+    public var width: Int?
+    public var height: Int?
+
+    /// Creates a summary.
+    public init(source: String, name: String? = nil, sha256: String? = nil, anchor: String = "none",
+                width: Int? = nil, height: Int? = nil) {
+        self.source = source
+        self.name = name
+        self.sha256 = sha256
+        self.anchor = anchor
+        self.width = width
+        self.height = height
+    }
+
+    /// The occlusion came from the image's alpha channel.
+    public static let alpha = MaskSummary(source: "alpha")
 }
