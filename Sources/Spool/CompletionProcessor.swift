@@ -1,6 +1,7 @@
 import Completion
 import Foundation
 import Imaging
+import SystemIO
 public import Logging
 public import SystemPackage
 
@@ -10,7 +11,9 @@ public import SystemPackage
 ///
 /// Inputs are decoded with the configured limits checked from the header before any
 /// large allocation; the occlusion comes from `NAME.mask.png` when present, else from
-/// the image's alpha channel.
+/// the job's shared mask (`masks/NAME.png` as it was at claim time), else from the
+/// image's alpha channel. A shared mask is decoded once per content (SHA-256) and laid on
+/// each image size once, whatever the number of jobs that use it.
 ///
 /// Errors are classified as the daemon needs them: a system call that fails while the
 /// inputs are read or the results written becomes ``SpoolError/system(call:path:errno:)``,
@@ -24,6 +27,7 @@ public struct CompletionJobProcessor: JobProcessor {
     /// Every model served, in configuration order.
     public let modelIdentities: [[String: IdentityValue]]
     let catalog: ModelCatalog
+    let sharedMasks = SharedMaskCache()
 
     /// Loads the configured models (`model`, then the `model.NAME` lines), or the
     /// embedded ones when none is configured. Each file is read once.
@@ -76,27 +80,8 @@ public struct CompletionJobProcessor: JobProcessor {
         } catch {
             throw Self.inputError(error, what: "image")
         }
-        let mask: Mask
-        if let maskPath = job.mask {
-            let maskImage: Image
-            do {
-                maskImage = try Image.decode(contentsOf: maskPath.string, limits: limits)
-            } catch {
-                throw Self.inputError(error, what: "mask")
-            }
-            do {
-                mask = try Mask(maskImage: maskImage, expectedWidth: image.width, expectedHeight: image.height)
-            } catch {
-                throw SpoolError.badInput(error.root.description)
-            }
-        } else {
-            do {
-                mask = try Mask(alphaOf: image)
-            } catch {
-                throw SpoolError.badInput("the image has no alpha channel and no NAME.mask.png arrived")
-            }
-        }
         let jobOptions = try JobOptions(contentsOf: job.options, defaults: configuration)
+        let (mask, maskSummary) = try occlusion(of: job, image: image, anchor: jobOptions.maskAnchor, limits: limits)
         var options = CompletionOptions(
             samples: jobOptions.samples, seed: jobOptions.seed ?? Self.seed(for: job.name),
             temperature: jobOptions.temperature, threads: max(1, configuration.threadsPerJob),
@@ -104,7 +89,7 @@ public struct CompletionJobProcessor: JobProcessor {
             windowMargin: jobOptions.windowMargin, fullImageNLLMap: jobOptions.fullImageNLLMap)
         options.adaptation.steps = jobOptions.adaptSteps
         options.adaptation.maxSeconds = configuration.adaptMaxSeconds
-        let result: CompletionResult
+        var result: CompletionResult
         let served: LoadedModel
         do {
             served = try catalog.model(forChannels: image.channels, named: jobOptions.model)
@@ -112,6 +97,7 @@ public struct CompletionJobProcessor: JobProcessor {
         } catch {
             throw SpoolError.badInput(error.description)
         }
+        result.report.mask = maskSummary
         do {
             try writeJobOutputs(result, to: outputDirectory.string, threads: options.threads)
         } catch {
@@ -125,6 +111,47 @@ public struct CompletionJobProcessor: JobProcessor {
                 "samples": "\(options.samples)", "orientation": "\(result.report.sampling.orientation)",
                 "seconds": "\(String(format: "%.3f", result.report.timings.computeSeconds))",
             ])
+    }
+
+    /// The job's occlusion, by precedence: `NAME.mask.png`, then the shared mask, then the
+    /// image's alpha channel; with what the report says about it.
+    func occlusion(of job: JobInputs, image: Image, anchor: MaskAnchor, limits: ImageLimits) throws -> (Mask, MaskSummary) {
+        if let maskPath = job.mask {
+            let bytes: [UInt8]
+            let maskImage: Image
+            do {
+                bytes = try FS.readFile(maskPath, limit: Int64(limits.maxFileBytes))
+                maskImage = try Image.decode(bytes: bytes, limits: limits)
+            } catch let error as ImagingError {
+                throw Self.inputError(error, what: "mask")
+            }
+            do {
+                let mask = try Mask(maskImage: maskImage, expectedWidth: image.width, expectedHeight: image.height)
+                return (mask, MaskSummary(source: "mask_file", name: maskPath.lastComponent?.string,
+                                          sha256: SHA256.hex(SHA256.hash(bytes)), width: maskImage.width, height: maskImage.height))
+            } catch {
+                throw SpoolError.badInput(error.root.description)
+            }
+        }
+        if let shared = job.sharedMask {
+            do {
+                let (mask, width, height) = try sharedMasks.mask(
+                    for: shared, width: image.width, height: image.height, anchor: anchor, limits: limits)
+                let placement = width == image.width && height == image.height ? MaskAnchor.none : anchor
+                return (mask, MaskSummary(source: "shared_mask", name: shared.name, sha256: shared.sha256,
+                                          anchor: placement.rawValue, width: width, height: height))
+            } catch let error as ImagingError {
+                if case let .maskSizeMismatch(imageWidth, imageHeight, width, height) = error.root {
+                    throw shared.sizeMismatch(width: width, height: height, imageWidth: imageWidth, imageHeight: imageHeight, anchor: anchor)
+                }
+                throw Self.inputError(error, what: shared.label)
+            }
+        }
+        do {
+            return (try Mask(alphaOf: image), .alpha)
+        } catch {
+            throw SpoolError.badInput("the image has no alpha channel and no NAME.mask.png arrived")
+        }
     }
 
     /// Why an input could not be read: a failed system call stays one (transient or not by

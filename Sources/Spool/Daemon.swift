@@ -40,7 +40,7 @@ public final class Daemon: Sendable {
     /// - Throws: a ``SpoolError`` when the daemon cannot start (folders, model, watcher).
     public func run() throws -> Int32 {
         let c = launch.configuration, loader = launch.loader, logger = launch.logger
-        for folder in [c.spool, c.inbox, c.work, c.outbox, c.failed, c.state] {
+        for folder in [c.spool, c.inbox, c.work, c.outbox, c.failed, c.masks, c.state] {
             try FS.makeDirectory(folder, allowExisting: true)
         }
         let loop = DaemonLoop(launch: launch)

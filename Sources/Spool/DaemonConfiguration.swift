@@ -1,3 +1,4 @@
+import Imaging
 public import SystemPackage
 
 #if canImport(Glibc)
@@ -32,6 +33,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var queueCapacity: Int = 16
     /// Seconds an image without alpha waits for its mask (`mask_wait`).
     public var maskWait: Double = 60
+    /// The shared mask (`masks/NAME.png`) for images that carry no mask of their own: no
+    /// alpha, no `NAME.mask.png`, none named in `NAME.json` (`mask`; `nil` = none).
+    public var mask: String? = nil
+    /// How a shared mask is laid on an image of another size unless `NAME.json` says
+    /// `mask_anchor` (`mask_anchor`; `none` = the sizes must agree).
+    public var maskAnchor: String = "none"
     /// Seconds since its last modification before a file found by a scan is taken (`settle`).
     public var settle: Double = 2
     /// Starts of a job before it is failed as a poison job (`max_attempts`).
@@ -77,6 +84,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("threads_per_job", "threads one job may use"),
         ("queue_capacity", "claimed jobs waiting for a worker, beyond those in flight"),
         ("mask_wait", "seconds an image without alpha waits for its NAME.mask.png"),
+        ("mask", "shared mask (masks/NAME.png) for images with no alpha, no NAME.mask.png and no mask named in NAME.json; empty = none"),
+        ("mask_anchor", "how a shared mask is laid on an image of another size: none, a corner or edge (bottom-right...), centre or scale"),
         ("settle", "seconds since last modification before a file found by a scan is taken"),
         ("max_attempts", "starts of a job before it is failed as a poison job"),
         ("drain_timeout", "seconds in-flight jobs get on SIGTERM before returning to inbox/"),
@@ -133,6 +142,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "threads_per_job": threadsPerJob = try int(1...256)
         case "queue_capacity": queueCapacity = try int(0...100_000)
         case "mask_wait": maskWait = try seconds()
+        case "mask":
+            guard value.isEmpty || SharedMaskName.validate(value) != nil else {
+                throw bad("a mask name: letters, digits, '-', '_' or '.', not starting with '.'")
+            }
+            mask = value.isEmpty ? nil : SharedMaskName.validate(value)
+        case "mask_anchor":
+            guard let anchor = MaskAnchor(name: value) else { throw bad("one of " + MaskAnchor.names.joined(separator: ", ")) }
+            maskAnchor = anchor.rawValue
         case "settle": settle = try seconds()
         case "max_attempts": maxAttempts = try int(1...1000)
         case "drain_timeout": drainTimeout = try seconds()
@@ -204,6 +221,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     var work: FilePath { spool.appending("work") }
     var outbox: FilePath { spool.appending("outbox") }
     var failed: FilePath { spool.appending("failed") }
+    /// Shared masks, `masks/NAME.png`.
+    var masks: FilePath { spool.appending("masks") }
 }
 
 extension Substring {

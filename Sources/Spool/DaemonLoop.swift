@@ -60,6 +60,8 @@ actor DaemonLoop {
     /// `nil` only until the model has loaded at start.
     var processor: (any JobProcessor)?
     var planner: InboxPlanner
+    /// The shared masks of `masks/`, each read once per change.
+    var sharedMasks = SharedMaskSnapshots()
     var jobs = JobBook()
     var timing = Timing()
     var statistics = JobStatistics()
@@ -80,7 +82,7 @@ actor DaemonLoop {
         let configuration = launch.configuration, logger = launch.logger
         folders = WorkFolders(configuration: configuration, logger: logger)
         publisher = JobPublisher(logger: logger)
-        planner = InboxPlanner(settle: configuration.settle, maskWait: configuration.maskWait)
+        planner = InboxPlanner(settle: configuration.settle, maskWait: configuration.maskWait, defaultMask: configuration.mask)
     }
 
     // MARK: - Entering the loop from other threads
@@ -181,20 +183,39 @@ actor DaemonLoop {
         let claiming: InboxPlanner.Claiming = diskHasRoom() ? .open(capacity: capacity) : .paused(until: now + 5)
         planner.settle = c.settle
         planner.maskWait = c.maskWait
+        planner.defaultMask = c.mask
         let plan = planner.plan(entries, now: now, claiming: claiming)
         var wakeup = plan.wakeup
         var attempted = 0
         var probe: [(name: String, identity: FileIdentity)] = []
+        var readOptions: [(name: String, identity: FileIdentity)] = []
         for action in plan.actions {
             switch action {
-            case let .claim(claim):
+            case var .claim(claim):
                 if claim.kind == .job, claim.files.contains(where: { FS.isOpenForWriting(c.inbox.appending($0)) == true }) {
                     wakeup = min(wakeup ?? now + 0.5, now + 0.5)
                     continue
                 }
+                // The shared mask is pinned now: replacing it later never changes this job.
+                var snapshot: SharedMaskSnapshot?
+                if let name = claim.sharedMask, claim.failure == nil {
+                    switch sharedMasks.resolve(name, configuration: c) {
+                    case let .ready(ready, readNow):
+                        snapshot = ready
+                        if readNow {
+                            logger.info("shared mask read", metadata: [
+                                "mask": "\(ready.name)", "sha256": "\(ready.sha256)", "width": "\(ready.width)", "height": "\(ready.height)",
+                            ])
+                        }
+                    case .busy:
+                        wakeup = min(wakeup ?? now + 0.5, now + 0.5)
+                        continue
+                    case let .refused(reason): claim.failure = reason
+                    }
+                }
                 attempted += 1
                 planner.claimed(claim)
-                switch folders.claim(claim, token: newToken(), claimedAt: Self.monotonic()) {
+                switch folders.claim(claim, token: newToken(), claimedAt: Self.monotonic(), sharedMask: snapshot) {
                 case let .claimed(job):
                     jobs.queued.append(job)
                     statusChanged()
@@ -205,6 +226,8 @@ actor DaemonLoop {
                 }
             case let .probe(name, identity):
                 probe.append((name, identity))
+            case let .readOptions(name, identity):
+                readOptions.append((name, identity))
             case .ignore, .wait:
                 break
             }
@@ -213,7 +236,7 @@ actor DaemonLoop {
         jobs.inboxWaiting = max(0, plan.inboxJobs - attempted)
         if plan.backlog { jobs.backlog = true }
         timing.nextWakeup = wakeup
-        if !probe.isEmpty { startProbes(probe, inbox: c.inbox, limit: c.maxBytes) }
+        if !probe.isEmpty || !readOptions.isEmpty { startProbes(probe, options: readOptions, inbox: c.inbox, limit: c.maxBytes) }
     }
 
     private func diskHasRoom() -> Bool {
@@ -242,9 +265,12 @@ actor DaemonLoop {
     /// The answers of PNG header reads (see ``startProbes(_:inbox:limit:)``): a scan acts on
     /// them. With no room to claim, only an image without alpha needs one now (its
     /// `mask_wait` starts); the rest wait for the rescan that follows when room frees.
-    func probed(_ results: [ImageProbe.Result]) {
+    func probed(_ results: [ImageProbe.Result], options: [ImageProbe.OptionsResult] = []) {
         for result in results {
             planner.recordProbe(result.name, identity: result.identity, alpha: result.alpha)
+        }
+        for result in options {
+            planner.recordOptions(result.name, identity: result.identity, choice: result.choice)
         }
         if capacity > 0 || results.contains(where: { $0.alpha == false }) {
             requestScan()

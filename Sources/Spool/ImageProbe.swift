@@ -2,9 +2,24 @@ import Dispatch
 import Imaging
 import SystemPackage
 
-/// Reads PNG headers for the planner, on the daemon's probe queue: a header read may
-/// mean reading a whole file of up to `max_bytes`, which must not hold up the control queue.
+/// Reads PNG headers and options files for the planner, on the daemon's probe queue: a
+/// header read may mean reading a whole file of up to `max_bytes`, which must not hold up
+/// the control queue.
 enum ImageProbe {
+    /// One answer for ``InboxPlanner/recordOptions(_:identity:choice:)``.
+    struct OptionsResult: Sendable {
+        var name: String
+        var identity: FileIdentity
+        var choice: SharedMaskChoice
+    }
+
+    /// What an options file says about a shared mask (`unspecified` when it cannot be read:
+    /// the job's processor then says why).
+    static func sharedMaskChoice(_ path: FilePath) -> SharedMaskChoice {
+        guard let bytes = try? FS.readFile(path, limit: 1 << 16) else { return .unspecified }
+        return SharedMaskChoice.of(optionsFile: bytes)
+    }
+
     /// One answer for ``InboxPlanner/recordProbe(_:identity:alpha:)``.
     struct Result: Sendable {
         var name: String
@@ -25,8 +40,21 @@ enum ImageProbe {
 extension DaemonLoop {
     /// Reads the headers on the probe queue and posts the answers back to the control loop
     /// in small batches (the first at once), so that claims start while the rest are read.
-    func startProbes(_ requests: [(name: String, identity: FileIdentity)], inbox: FilePath, limit: Int64) {
-        probeQueue.async(execute: probeBatch(requests, inbox: inbox, limit: limit))
+    func startProbes(_ requests: [(name: String, identity: FileIdentity)], options: [(name: String, identity: FileIdentity)] = [],
+                     inbox: FilePath, limit: Int64) {
+        if !options.isEmpty { probeQueue.async(execute: optionsBatch(options, inbox: inbox)) }
+        if !requests.isEmpty { probeQueue.async(execute: probeBatch(requests, inbox: inbox, limit: limit)) }
+    }
+
+    /// Options files are small (at most 64 KiB): read them all, then post the answers at once.
+    private nonisolated func optionsBatch(_ requests: [(name: String, identity: FileIdentity)], inbox: FilePath) -> @Sendable () -> Void {
+        { [self] in
+            let results = requests.map {
+                ImageProbe.OptionsResult(name: $0.name, identity: $0.identity,
+                                         choice: ImageProbe.sharedMaskChoice(inbox.appending($0.name)))
+            }
+            self.post { $0.probed([], options: results) }
+        }
     }
 
     private nonisolated func probeBatch(_ requests: [(name: String, identity: FileIdentity)], inbox: FilePath,

@@ -52,6 +52,9 @@ struct InboxClaim: Sendable, Equatable {
     /// Set when the job goes to `failed/` without processing, with the reason.
     var failure: SpoolError?
     var kind: Kind
+    /// The shared mask (`masks/NAME.png`) the job uses; its caller snapshots it into the
+    /// work folder with the claim.
+    var sharedMask: String? = nil
 
     /// The folder name the result gets in `outbox/` or `failed/`.
     var outputName: String { SpoolNames.outputName(for: job) }
@@ -64,6 +67,9 @@ enum InboxAction: Sendable, Equatable {
     /// Read this PNG's header to learn whether it carries alpha, then report it with
     /// ``InboxPlanner/recordProbe(_:identity:alpha:)``.
     case probe(name: String, identity: FileIdentity)
+    /// Read this `NAME.json` to learn whether it names a shared mask, then report it with
+    /// ``InboxPlanner/recordOptions(_:identity:choice:)``.
+    case readOptions(name: String, identity: FileIdentity)
     /// A name the spool never takes (dot-names, `*.tmp`, `*.part`).
     case ignore(String)
     /// Nothing more can be decided before this time (a settle time or a `mask_wait` ends).
@@ -82,6 +88,7 @@ struct InboxPlan: Sendable, Equatable {
 
     var claims: [InboxClaim] { actions.compactMap { if case let .claim(c) = $0 { c } else { nil } } }
     var probes: [String] { actions.compactMap { if case let .probe(name, _) = $0 { name } else { nil } } }
+    var optionReads: [String] { actions.compactMap { if case let .readOptions(name, _) = $0 { name } else { nil } } }
     var ignored: [String] { actions.compactMap { if case let .ignore(name) = $0 { name } else { nil } } }
     var wakeup: Double? { actions.lazy.compactMap { if case let .wait(t) = $0 { t } else { nil } }.first }
 }
@@ -95,9 +102,12 @@ struct InboxPlan: Sendable, Equatable {
 /// - a file is *settled* when a close-after-write or rename-in event named it, or its last
 ///   modification is `settle` seconds old; a job with an unsettled file waits;
 /// - anything that is not a regular file, or whose name is not a job input, is refused at once;
-/// - `NAME.png` with alpha is a job on its own; an image without alpha waits for its
-///   `NAME.mask.png`, and a mask or options file for its image, `mask_wait` seconds, then
-///   the job fails;
+/// - an image's occlusion comes, by precedence, from its `NAME.mask.png`, from the shared
+///   mask its `NAME.json` names (`"mask": "NAME"`), from its alpha channel, or from the
+///   configuration's shared mask (`mask`, unless `NAME.json` says `"mask": null`); an image
+///   with one of them is a job on its own (the options file must arrive first), an image
+///   with none waits for its `NAME.mask.png`, and a mask or options file for its image,
+///   `mask_wait` seconds, then the job fails;
 /// - at most `capacity` claims per pass, oldest first.
 struct InboxPlanner: Sendable {
     /// Whether claims may be made in this pass.
@@ -119,6 +129,7 @@ struct InboxPlanner: Sendable {
         var imageStat: InboxEntry.Stat?
         var mask: String?
         var options: String?
+        var optionsStat: InboxEntry.Stat?
         var oldest = Double.infinity
         var unsettled = false
         var members: [String] { [image, mask, options].compactMap { $0 } }
@@ -128,6 +139,8 @@ struct InboxPlanner: Sendable {
     var settle: Double
     /// Seconds an incomplete job waits for its missing part.
     var maskWait: Double
+    /// The configuration's shared mask for images with no occlusion of their own.
+    var defaultMask: String?
 
     /// Names an event reported closed after writing or renamed in, with the event's time.
     private(set) var closed: [String: Double] = [:]
@@ -136,10 +149,15 @@ struct InboxPlanner: Sendable {
     private var probed: [String: Probe] = [:]
     /// Probes asked for and not yet reported.
     private var probing: [String: FileIdentity] = [:]
+    /// What each options file said about a shared mask, for the file as it was read.
+    private var optionsRead: [String: (identity: FileIdentity, choice: SharedMaskChoice)] = [:]
+    /// Options reads asked for and not yet reported.
+    private var optionsReading: [String: FileIdentity] = [:]
 
-    init(settle: Double, maskWait: Double) {
+    init(settle: Double, maskWait: Double, defaultMask: String? = nil) {
         self.settle = settle
         self.maskWait = maskWait
+        self.defaultMask = defaultMask
     }
 
     /// An `IN_CLOSE_WRITE` or `IN_MOVED_TO` event named `name`: it is settled from now on.
@@ -153,12 +171,19 @@ struct InboxPlanner: Sendable {
         if probing[name] == identity { probing[name] = nil }
     }
 
+    /// The answer to a `readOptions` action.
+    mutating func recordOptions(_ name: String, identity: FileIdentity, choice: SharedMaskChoice) {
+        optionsRead[name] = (identity, choice)
+        if optionsReading[name] == identity { optionsReading[name] = nil }
+    }
+
     /// The caller attempted `claim` (whatever came of it): its files are forgotten, so that
     /// a later file of the same name starts afresh.
     mutating func claimed(_ claim: InboxClaim) {
         for file in claim.files {
             closed[file] = nil
             probed[file] = nil
+            optionsRead[file] = nil
         }
         if claim.kind == .job { waitingSince[claim.job] = nil }
     }
@@ -171,6 +196,13 @@ struct InboxPlanner: Sendable {
         case unreadable
         /// A PNG whose header has not been read (or not since the file changed).
         case unknown
+    }
+
+    /// What an options file says about a shared mask; `nil` while it has not been read (or
+    /// not since it changed).
+    private func sharedMaskChoice(of name: String, _ stat: InboxEntry.Stat) -> SharedMaskChoice? {
+        guard let read = optionsRead[name], read.identity == stat.identity else { return nil }
+        return read.choice
     }
 
     private func alpha(of name: String, _ stat: InboxEntry.Stat) -> Alpha {
@@ -233,6 +265,7 @@ struct InboxPlanner: Sendable {
                 groups[job]!.oldest = min(groups[job]!.oldest, stat.modified)
             case let .options(job):
                 groups[job, default: Group()].options = name
+                groups[job]!.optionsStat = stat
                 groups[job]!.oldest = min(groups[job]!.oldest, stat.modified)
             case .unknown:
                 refused.append((name, .unrecognisedName(name), stat.modified))
@@ -240,14 +273,21 @@ struct InboxPlanner: Sendable {
         }
         closed = closed.filter { present.contains($0.key) }
         probed = probed.filter { present.contains($0.key) }
+        optionsRead = optionsRead.filter { present.contains($0.key) }
         waitingSince = waitingSince.filter { groups[$0.key] != nil }
         plan.inboxJobs = groups.count + refused.count
 
         let order = groups.sorted { ($0.value.oldest, $0.key) < ($1.value.oldest, $1.key) }
-        // Only an image without a mask needs its alpha; ask for every such header now, so
-        // the answers are in by the time capacity frees.
+        // Only an image without a mask needs its alpha and what its options say about a
+        // shared mask; ask for every such header and options file now, so the answers are
+        // in by the time capacity frees.
         var probes: [InboxAction] = []
-        for (_, group) in order where !group.unsettled && group.mask == nil {
+        for (_, group) in order where !group.unsettled && group.mask == nil && group.image != nil {
+            if let options = group.options, let stat = group.optionsStat, sharedMaskChoice(of: options, stat) == nil,
+               optionsReading[options] != stat.identity {
+                optionsReading[options] = stat.identity
+                probes.append(.readOptions(name: options, identity: stat.identity))
+            }
             guard let image = group.image, let stat = group.imageStat, alpha(of: image, stat) == .unknown,
                   probing[image] != stat.identity else { continue }
             probing[image] = stat.identity
@@ -279,15 +319,26 @@ struct InboxPlanner: Sendable {
         }
         for (job, group) in order where !group.unsettled {
             var failure: SpoolError?
+            var sharedMask: String?
             if let image = group.image {
                 if group.mask == nil, let stat = group.imageStat {
+                    var choice = SharedMaskChoice.unspecified
+                    if let options = group.options, let optionsStat = group.optionsStat {
+                        guard let read = sharedMaskChoice(of: options, optionsStat) else { continue }  // being read
+                        choice = read
+                    }
                     let alpha = alpha(of: image, stat)
-                    if alpha == .unknown { continue }  // its header is being read
-                    if alpha == .absent {
+                    if case let .named(name) = choice {
+                        sharedMask = name  // named in NAME.json: over the alpha channel
+                    } else if alpha == .unknown {
+                        continue  // its header is being read
+                    } else if alpha == .absent, choice != .none, let defaultMask {
+                        sharedMask = defaultMask
+                    } else if alpha == .absent {
                         let since = waitingSince[job] ?? now
                         waitingSince[job] = since
                         if now - since < maskWait { wake(since + maskWait); continue }
-                        failure = .incompleteJob("'\(image)' has no alpha channel and no mask '\(job).mask.png' arrived within \(Self.format(maskWait)) s (mask_wait); nothing is marked as occluded")
+                        failure = .incompleteJob("'\(image)' has no alpha channel and no mask '\(job).mask.png' arrived within \(Self.format(maskWait)) s (mask_wait), and no shared mask applies (\"mask\" in \(job).json or the configuration's mask); nothing is marked as occluded")
                     }
                 }
             } else {
@@ -297,7 +348,7 @@ struct InboxPlanner: Sendable {
                 failure = .incompleteJob("\(group.members.joined(separator: " and ")) arrived but no image '\(job).png', '.jpg' or '.jpeg' within \(Self.format(maskWait)) s (mask_wait)")
             }
             guard capacity > 0 else { backlog = true; break }
-            claims.append(.claim(InboxClaim(job: job, files: group.members, failure: failure, kind: .job)))
+            claims.append(.claim(InboxClaim(job: job, files: group.members, failure: failure, kind: .job, sharedMask: sharedMask)))
             capacity -= 1
         }
         return claims

@@ -1,6 +1,6 @@
 import Completion
 import Foundation
-import Imaging
+public import Imaging
 public import SystemPackage
 
 /// Per-job options from `NAME.json`, validated; absent keys take the configuration's defaults.
@@ -10,8 +10,10 @@ public import SystemPackage
 /// (`auto` or an orientation name such as `vertical-flip`), `model` (a configured
 /// model's name), `window_margin` (pixels ≥ 0, or null for the whole image as one window)
 /// `full_image_nll_map` (boolean) and `adapt` (fine-tuning steps on the job's visible
-/// pixels, capped in time by the configuration's `adapt_max_seconds`). Any other key is an error, so a typo does
-/// not silently fall back to a default.
+/// pixels, capped in time by the configuration's `adapt_max_seconds`), `mask` (a shared
+/// mask's name, `masks/NAME.png`, or null for none) and `mask_anchor` (how a shared mask is
+/// laid on an image of another size, a ``MaskAnchor`` name). Any other key is an error, so a
+/// typo does not silently fall back to a default.
 public struct JobOptions: Sendable, Equatable {
     /// Number of samples (particles) to draw.
     public var samples: Int
@@ -29,6 +31,13 @@ public struct JobOptions: Sendable, Equatable {
     public var fullImageNLLMap = false
     /// Adaptation steps (the configuration's `adapt_steps` unless the file says `adapt`).
     public var adaptSteps: Int
+    /// The shared mask the file names (`"mask": "NAME"`); `nil` when it names none.
+    public var mask: String?
+    /// Whether the file says `"mask": null`: no shared mask, not even the configuration's.
+    public var noSharedMask = false
+    /// How a shared mask is laid on an image of another size (the configuration's
+    /// `mask_anchor` unless the file says `mask_anchor`).
+    public var maskAnchor: MaskAnchor
 
     /// The configuration's defaults.
     public init(defaults configuration: DaemonConfiguration) {
@@ -36,6 +45,7 @@ public struct JobOptions: Sendable, Equatable {
         seed = nil
         temperature = configuration.temperature
         adaptSteps = configuration.adaptSteps
+        maskAnchor = MaskAnchor(name: configuration.maskAnchor) ?? .none
     }
 
     /// Reads and validates `NAME.json` on top of the configuration's defaults.
@@ -100,12 +110,26 @@ public struct JobOptions: Sendable, Equatable {
                     throw SpoolError.badInput("options: adapt must be an integer number of steps in 0...100000")
                 }
                 adaptSteps = Int(n)
+            case "mask":
+                if value is NSNull {
+                    noSharedMask = true
+                } else {
+                    guard let text = value as? String, let name = SharedMaskName.validate(text) else {
+                        throw SpoolError.badInput("options: mask must be a shared mask's name (letters, digits, '-', '_' or '.'; the file is masks/NAME.png) or null")
+                    }
+                    mask = name
+                }
+            case "mask_anchor":
+                guard let text = value as? String, let anchor = MaskAnchor(name: text) else {
+                    throw SpoolError.badInput("options: mask_anchor must be one of " + MaskAnchor.names.joined(separator: ", "))
+                }
+                maskAnchor = anchor
             case "full_image_nll_map":
                 guard let flag = value as? Bool else { throw SpoolError.badInput("options: full_image_nll_map must be true or false") }
                 fullImageNLLMap = flag
             default:
                 throw SpoolError.badInput(
-                    "options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation, model, window_margin, full_image_nll_map, adapt)")
+                    "options: unknown key '\(key)' (allowed: samples, seed, temperature, orientation, model, window_margin, full_image_nll_map, adapt, mask, mask_anchor)")
             }
         }
     }

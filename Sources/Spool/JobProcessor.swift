@@ -11,13 +11,18 @@ public struct JobInputs: Sendable {
     public var mask: FilePath?
     /// `NAME.json` with per-job options, when one was dropped (see ``JobOptions``).
     public var options: FilePath?
+    /// The shared mask (`masks/NAME.png`) as it was when the job was claimed, when the job
+    /// uses one. `NAME.mask.png` takes precedence over it, and it over the image's alpha.
+    public var sharedMask: SharedMaskInput?
 
     /// Creates a job description.
-    public init(name: String, image: FilePath, mask: FilePath? = nil, options: FilePath? = nil) {
+    public init(name: String, image: FilePath, mask: FilePath? = nil, options: FilePath? = nil,
+                sharedMask: SharedMaskInput? = nil) {
         self.name = name
         self.image = image
         self.mask = mask
         self.options = options
+        self.sharedMask = sharedMask
     }
 }
 

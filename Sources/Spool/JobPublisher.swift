@@ -128,7 +128,8 @@ struct JobPublisher: Sendable {
         guard let image else {
             throw SpoolError.incompleteJob("the job has no image (NAME.png, NAME.jpg or NAME.jpeg)")
         }
-        return JobInputs(name: name, image: image, mask: mask, options: options)
+        return JobInputs(name: name, image: image, mask: mask, options: options,
+                         sharedMask: try SharedMaskInput.read(in: job.directory))
     }
 
     /// Copies the original inputs beside the outputs; an input whose name an output already

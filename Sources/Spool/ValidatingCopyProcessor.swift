@@ -11,7 +11,8 @@ public import SystemPackage
 /// the image is a PNG or JPEG whose header libpng or libjpeg reads (Imaging's
 /// `Image.header(of:)`, the reader the `pixelrnn` processor decodes with); width, height
 /// and pixel count are within the limits (from the header, before any allocation); the
-/// occlusion comes from a mask or an alpha channel; a mask is a PNG of the image's size;
+/// occlusion comes from a mask, a shared mask or an alpha channel; a mask is a PNG of the
+/// image's size, a shared mask one that fits it by the job's `mask_anchor`;
 /// the options file is valid. Pixels are not decoded. Outputs: `completed.png`
 /// (`completed.jpg` for a JPEG input), a copy of the image, and `report.json` describing
 /// what was checked.
@@ -73,6 +74,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
             "name": job.name,
             "image": describe(header, file: job.image),
         ]
+        let options = try JobOptions(contentsOf: job.options, defaults: configuration)
         if let maskPath = job.mask {
             let mask = try FS.readFile(maskPath, limit: configuration.maxBytes)
             let maskHeader = try Self.header(of: mask, what: "mask '\(maskPath.lastComponent?.string ?? "")'")
@@ -82,12 +84,23 @@ public struct ValidatingCopyProcessor: JobProcessor {
             }
             report["mask"] = describe(maskHeader, file: maskPath)
             report["occlusion"] = "mask"
+        } else if let shared = job.sharedMask {
+            let mask = try FS.readFile(shared.file, limit: configuration.maxBytes)
+            let maskHeader = try Self.header(of: mask, what: shared.label)
+            guard SharedMaskInput.fits(width: maskHeader.width, height: maskHeader.height, imageWidth: header.width,
+                                       imageHeight: header.height, anchor: options.maskAnchor) else {
+                throw shared.sizeMismatch(width: maskHeader.width, height: maskHeader.height, imageWidth: header.width,
+                                          imageHeight: header.height, anchor: options.maskAnchor)
+            }
+            let sameSize = maskHeader.width == header.width && maskHeader.height == header.height
+            report["shared_mask"] = ["name": shared.name, "sha256": shared.sha256, "width": maskHeader.width,
+                                     "height": maskHeader.height, "anchor": sameSize ? "none" : options.maskAnchor.rawValue]
+            report["occlusion"] = "shared_mask"
         } else if header.hasAlpha {
             report["occlusion"] = "alpha"
         } else {
             throw SpoolError.incompleteJob("the image has no alpha channel and no mask (\(job.name).mask.png) was given, so nothing is marked as occluded")
         }
-        let options = try JobOptions(contentsOf: job.options, defaults: configuration)
         report["options"] = ["samples": options.samples, "seed": options.seed.map { NSNumber(value: $0) } ?? NSNull(),
                              "temperature": options.temperature] as [String: Any]
         let outputName = header.format == .png ? "completed.png" : "completed.jpg"

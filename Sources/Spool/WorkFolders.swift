@@ -44,7 +44,8 @@ struct WorkFolders: Sendable {
     ///   - claim: the planner's claim (files, output name, a failure decided in advance).
     ///   - token: a new, unique work folder name.
     ///   - claimedAt: monotonic seconds, for latency.
-    func claim(_ claim: InboxClaim, token: String, claimedAt: Double) -> ClaimResult {
+    ///   - sharedMask: the shared mask's snapshot, written into the folder before the inputs move.
+    func claim(_ claim: InboxClaim, token: String, claimedAt: Double, sharedMask: SharedMaskSnapshot? = nil) -> ClaimResult {
         let name = claim.outputName
         let files = claim.files
         let directory = work.appending(token)
@@ -52,6 +53,7 @@ struct WorkFolders: Sendable {
         do {
             try FS.makeDirectory(directory, mode: 0o750)
             lock = try FS.lockDirectory(directory)
+            try sharedMask?.write(into: directory)
             var moved = 0
             for (index, file) in files.enumerated() {
                 do {
@@ -74,7 +76,9 @@ struct WorkFolders: Sendable {
         }
         let job = Job(token: token, directory: directory, name: name, attempts: 0, claimedAt: claimedAt, lock: lock)
         job.presetFailure = claim.failure
-        logger.info("claimed", metadata: ["job": "\(name)", "token": "\(token)", "files": "\(files.joined(separator: ","))"])
+        var metadata: Logger.Metadata = ["job": "\(name)", "token": "\(token)", "files": "\(files.joined(separator: ","))"]
+        if let sharedMask { metadata["shared_mask"] = "\(sharedMask.name)" }
+        logger.info("claimed", metadata: metadata)
         return .claimed(job)
     }
 

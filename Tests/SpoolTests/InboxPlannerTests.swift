@@ -19,10 +19,15 @@ struct InboxPlannerTests {
 
     static let room = InboxPlanner.Claiming.open(capacity: 24)
 
-    /// Answers every probe the plan asks for with `alpha`.
-    static func answer(_ plan: InboxPlan, in planner: inout InboxPlanner, alpha: Bool?) {
-        for case let .probe(name, identity) in plan.actions {
-            planner.recordProbe(name, identity: identity, alpha: alpha)
+    /// Answers every probe the plan asks for with `alpha`, and every options read with `options`.
+    static func answer(_ plan: InboxPlan, in planner: inout InboxPlanner, alpha: Bool?,
+                       options: SharedMaskChoice = .unspecified) {
+        for action in plan.actions {
+            switch action {
+            case let .probe(name, identity): planner.recordProbe(name, identity: identity, alpha: alpha)
+            case let .readOptions(name, identity): planner.recordOptions(name, identity: identity, choice: options)
+            default: break
+            }
         }
     }
 
@@ -69,7 +74,8 @@ struct InboxPlannerTests {
         let image = Self.file("opts.png", at: 11, inode: 2)
         p.noteClosed("opts.png", at: 11)
         plan = p.plan([image, options], now: 11, claiming: Self.room)
-        #expect(plan.probes == ["opts.png"] && plan.claims.isEmpty)
+        // Its options are read too: they may name a shared mask.
+        #expect(plan.probes == ["opts.png"] && plan.optionReads == ["opts.json"] && plan.claims.isEmpty)
         Self.answer(plan, in: &p, alpha: true)
         plan = p.plan([image, options], now: 11.01, claiming: Self.room)
         #expect(plan.claims == [Self.job("opts", ["opts.png", "opts.json"])])
