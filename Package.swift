@@ -100,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "pixelrnn",
             dependencies: [
-                "PixelRNN", "Imaging", "Completion",
+                "PixelRNN", "Imaging", "Completion", "SystemIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: numericSettings

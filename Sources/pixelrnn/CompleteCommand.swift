@@ -3,18 +3,29 @@ import Completion
 import Foundation
 import Imaging
 import PixelRNN
+import SystemIO
 
-/// `pixelrnn complete`: fill the occluded pixels of one image and write the job's outputs
-/// (completed.png, samples/, preview.png, report.json) into a folder.
+/// `pixelrnn complete`: fill the occluded pixels of one image, or of several with one
+/// shared mask, and write each job's outputs (completed.png, samples/, preview.png,
+/// report.json) into a folder.
 struct CompleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "complete",
-        abstract: "Fill the occluded pixels of an image; write the completion, a preview and a likelihood report.")
+        abstract: "Fill the occluded pixels of an image; write the completion, a preview and a likelihood report.",
+        discussion: """
+            With several images, each gets its own folder OUT/NAME/ (NAME: the file name without \
+            its extension), and --mask is one mask shared by all of them: read, hashed and \
+            decoded once, laid on each image size once (--mask-anchor), and named with its \
+            SHA-256 in every report. --mask takes precedence over an image's alpha channel.
+            """)
 
-    @Argument(help: "Image (PNG or JPEG). Without --mask, pixels with alpha < 128 are occluded.")
-    var image: String
-    @Option(help: "Mask image of the same size: a pixel whose value is ≥ 128 is occluded.")
+    @Argument(help: "Images (PNG or JPEG). Without --mask, pixels with alpha < 128 are occluded.")
+    var images: [String]
+    @Option(help: "Mask image (PNG): a pixel whose value is ≥ 128 is occluded. Of each image's size unless --mask-anchor says otherwise; shared by all the images.")
     var mask: String?
+    @Option(help: "How --mask is laid on an image of another size: none (the sizes must agree), top-left, top, top-right, left, centre, right, bottom-left, bottom, bottom-right (the mask must fit inside the image), or scale.")
+    var maskAnchor = "none"
+
     @Option(help: "Samples (particles); every sample is written when more than one.")
     var samples = 1
     @Option(help: "Random seed; the same seed gives the same completion whatever --workers is.")
@@ -35,10 +46,19 @@ struct CompleteCommand: ParsableCommand {
     var adaptSeconds: Double = 120
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var compute: ComputeOptions
-    @Option(help: "Output folder (created if missing).")
+    @Option(help: "Output folder (created if missing); with several images, one folder per image inside it.")
     var out: String
 
     func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one image") }
+        guard MaskAnchor(name: maskAnchor) != nil else {
+            throw ValidationError("--mask-anchor must be one of " + MaskAnchor.names.joined(separator: ", "))
+        }
+        guard maskAnchor == "none" || mask != nil else { throw ValidationError("--mask-anchor needs --mask") }
+        let names = images.map(Self.jobName(of:))
+        if images.count > 1, let repeated = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw ValidationError("two images would both write \(out)/\(repeated)/; give images with different names")
+        }
         guard (1...CompletionOptions.maximumSamples).contains(samples) else {
             throw ValidationError("--samples must be in 1...\(CompletionOptions.maximumSamples)")
         }
@@ -51,18 +71,55 @@ struct CompleteCommand: ParsableCommand {
         }
     }
 
+    /// An image's output folder name: its file name without the extension.
+    static func jobName(of path: String) -> String {
+        let file = URL(fileURLWithPath: path).lastPathComponent
+        let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        return stem.isEmpty ? file : stem
+    }
+
     func run() throws {
         BLAS.setThreads(1)
-        let input = try Image.decode(contentsOf: image)
-        let occlusion: Mask
+        // The mask file is read, hashed and decoded once, whatever the number of images.
+        var sharedMask: (mask: Mask, summary: MaskSummary)?
         if let mask {
-            occlusion = try Mask(maskImage: Image.decode(contentsOf: mask), expectedWidth: input.width, expectedHeight: input.height)
-        } else {
-            occlusion = try Mask(alphaOf: input)
+            let bytes = try Image.encodedBytes(contentsOf: mask)
+            let maskImage: Image
+            do { maskImage = try Image.decode(bytes: bytes) } catch { throw ImagingError.inFile(path: mask, error) }
+            let decoded = try Mask(maskImage: maskImage, expectedWidth: maskImage.width, expectedHeight: maskImage.height)
+            let summary = MaskSummary(
+                source: images.count > 1 ? "shared_mask" : "mask_file", name: URL(fileURLWithPath: mask).lastPathComponent,
+                sha256: SHA256.hex(SHA256.hash(bytes)), width: decoded.width, height: decoded.height)
+            sharedMask = (decoded, summary)
         }
-        // --model names a file; without it the embedded models, chosen by the image's channels.
-        let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
-            ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
+        let anchor = MaskAnchor(name: maskAnchor) ?? .none
+        // --model names a file; without it the embedded models, chosen by each image's channels.
+        let fixed = try modelOption.model.map { try LoadedModel.load(path: $0) }
+        let catalog = fixed == nil ? try ModelCatalog.load(ModelCatalog.embeddedEntries()) : nil
+        var placements: [String: Mask] = [:]
+        for image in images {
+            let input = try Image.decode(contentsOf: image)
+            var occlusion: Mask
+            var summary = MaskSummary.alpha
+            if let sharedMask {
+                let key = "\(input.width)x\(input.height)"
+                occlusion = try placements[key] ?? sharedMask.mask.placed(onWidth: input.width, height: input.height, anchor: anchor)
+                placements[key] = occlusion
+                summary = sharedMask.summary
+                let sameSize = sharedMask.mask.width == input.width && sharedMask.mask.height == input.height
+                summary.anchor = sameSize ? "none" : anchor.rawValue
+            } else {
+                occlusion = try Mask(alphaOf: input)
+            }
+            let loaded = try fixed ?? catalog!.model(forChannels: input.channels)
+            let folder = images.count > 1 ? out + "/" + Self.jobName(of: image) : out
+            if images.count > 1 { print("== \(image) → \(folder)") }
+            try complete(input, occlusion: occlusion, summary: summary, model: loaded, out: folder)
+        }
+    }
+
+    /// Completes one image and writes its outputs into `out`.
+    private func complete(_ input: Image, occlusion: Mask, summary: MaskSummary, model loaded: LoadedModel, out: String) throws {
         let completer = loaded.completer
         let (name, path, sha) = (loaded.name, loaded.path, loaded.sha256)
         var options = CompletionOptions(
@@ -70,11 +127,15 @@ struct CompleteCommand: ParsableCommand {
             orientation: Orientation(name: orientation), windowMargin: Int(windowMargin), fullImageNLLMap: fullNLLMap)
         options.adaptation.steps = adapt
         options.adaptation.maxSeconds = adaptSeconds
-        let result = try completer.complete(input, mask: occlusion, options: options)
+        var result = try completer.complete(input, mask: occlusion, options: options)
+        result.report.mask = summary
         try writeJobOutputs(result, to: out, threads: compute.workers)
         let report = result.report
         print("model       \(name) (\(path), sha256 \(sha.prefix(12))…)")
         print("image       \(input.width)×\(input.height)×\(input.channels), \(report.image.occludedPixels) pixels occluded")
+        if let sha = summary.sha256 {
+            print("mask        \(summary.name ?? "") (sha256 \(sha.prefix(12))…, \(summary.width ?? 0)×\(summary.height ?? 0), anchor \(summary.anchor))")
+        }
         if let a = report.adaptation {
             if a.adapted {
                 print(String(format: "adapted     %d of %d steps in %.1f s%@ on %d crop positions of %d×%d; held-out visible crops %@ → %@ bits/dim",
