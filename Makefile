@@ -73,7 +73,7 @@ install: build
 	install -m 644 systemd/pixelrnnd.service $(DESTDIR)/lib/systemd/system/pixelrnnd.service
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 	  getent passwd pixelrnnd >/dev/null || adduser --system --group --home /var/lib/pixelrnnd pixelrnnd; \
-	  install -d -o pixelrnnd -g pixelrnnd -m 2775 /var/spool/pixelrnnd /var/spool/pixelrnnd/inbox; \
+	  install -d -o pixelrnnd -g pixelrnnd -m 2775 /var/spool/pixelrnnd /var/spool/pixelrnnd/inbox /var/spool/pixelrnnd/masks; \
 	  echo "installed; start with: systemctl daemon-reload && systemctl enable --now pixelrnnd"; \
 	fi
 

@@ -207,6 +207,22 @@ struct SharedMaskTests {
         try h.eventually(20, "a result") { h.names(h.outbox) == ["fine"] }
     }
 
+    @Test func theValidateProcessorChecksASharedMaskFromItsHeader() throws {
+        let h = try DaemonHarness(settings: ["mask": "edge", "mask_anchor": "top"])
+        try Self.writeMask(h, "edge.png", try Self.mask(width: 8, height: 2) { _, y in y == 0 })
+        try h.start()
+        defer { h.stop() }
+        try h.dropAtomically("fits.png", try Self.picture(1).encodePNG())
+        try h.dropAtomically("narrow.png", try Self.picture(2, width: 6, height: 12).encodePNG())
+        try h.eventually(20, "two jobs") { h.names(h.outbox).count + h.names(h.failed).count == 2 }
+        #expect(h.names(h.failed) == ["narrow"])
+        #expect(try h.errorReason("narrow").contains("is 8×2 pixels, larger than the 6×12 image it is anchored in (mask_anchor = top)"))
+        let report = try Self.report(h, "fits")
+        #expect(report["occlusion"] as? String == "shared_mask")
+        let shared = try #require(report["shared_mask"] as? [String: Any])
+        #expect(shared["name"] as? String == "edge" && shared["anchor"] as? String == "top" && (shared["sha256"] as? String)?.count == 64)
+    }
+
     /// Own `NAME.mask.png` > shared mask named in NAME.json > alpha > the configuration's
     /// mask; `"mask": null` turns the configuration's off.
     @Test func precedenceAmongOwnMaskNamedSharedMaskAlphaAndTheConfiguredMask() throws {
