@@ -168,7 +168,11 @@ final class IslandGroup: @unchecked Sendable {
         state.setParticleImages(all)
 
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: levels)
-        defer { scratch.deallocate() }
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: levels)
+        defer {
+            scratch.deallocate()
+            logits.deallocate()
+        }
         var increments = [Double](repeating: 0, count: slots)
         var started = false
         for y in 0..<state.height {
@@ -177,15 +181,14 @@ final class IslandGroup: @unchecked Sendable {
                 let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
                 if !run.occluded {
                     let len = run.columns.count, x0 = run.columns.lowerBound
-                    let logits = state.logits(row: y, columns: run.columns)
+                    state.logits(row: y, columns: run.columns)
                     for island in islands {
                         images[island.image].withUnsafeBufferPointer { image in
                             let values = image.baseAddress! + (y * width + x0) * c
                             for slot in island.slots {
                                 var sum = 0.0
-                                let base = logits + slot * len * c * levels
                                 for i in 0..<(len * c) {
-                                    sum += logProbability(of: Int(values[i]), logits: base + i * levels, levels: levels)
+                                    sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
                                 }
                                 increments[slot] = sum
                                 logP[slot] += sum
@@ -200,10 +203,11 @@ final class IslandGroup: @unchecked Sendable {
                 } else {
                     let x = run.columns.lowerBound
                     for ch in 0..<c {
-                        let logits = state.logits(row: y, columns: x..<(x + 1))
+                        state.logits(row: y, columns: x..<(x + 1))
                         for slot in 0..<slots {
+                            state.logits(particle: slot, position: 0, channel: ch, into: logits)
                             let draw = drawTempered(
-                                logits: logits + (slot * c + ch) * levels, levels: levels,
+                                logits: logits, levels: levels,
                                 inverseTemperature: inverseTemperature, uniform: particleRandom[slot].nextDouble(),
                                 scratch: scratch)
                             state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
