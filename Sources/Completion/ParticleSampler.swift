@@ -113,6 +113,14 @@ final class IslandGroup: @unchecked Sendable {
     private(set) var logWeight: [Double]
     private(set) var logP: [Double]
     private(set) var logPFilled: [Double]
+    /// Per slot, over the current row from its first occluded sub-pixel on: the log of
+    /// the row's weight factor (p of visible sub-pixels, p/q of drawn ones), of p, and of
+    /// p of the drawn sub-pixels only. The row moves compare and update them.
+    private var rowLogWeight: [Double]
+    private var rowLogP: [Double]
+    private var rowLogPFilled: [Double]
+    /// Proposals accepted and made by the row moves.
+    private(set) var movesAccepted = 0, movesProposed = 0
     /// Per island.
     private(set) var logEvidence: [Double]
     private(set) var minimumESS: [Double]
@@ -141,6 +149,9 @@ final class IslandGroup: @unchecked Sendable {
         logWeight = [Double](repeating: 0, count: slots)
         logP = logWeight
         logPFilled = logWeight
+        rowLogWeight = logWeight
+        rowLogP = logWeight
+        rowLogPFilled = logWeight
         logEvidence = [Double](repeating: 0, count: islands.count)
         minimumESS = islands.map { Double($0.slots.count) }
         resamplings = [Int](repeating: 0, count: islands.count)
@@ -153,7 +164,9 @@ final class IslandGroup: @unchecked Sendable {
     }
 
     /// Completes every island: `images[i]` is image i's `H × W × C` bytes (occluded values ignored).
-    func run(plan: RunPlan, images: [[UInt8]], temperature: Double) {
+    /// - Parameter rowMoves: Metropolis–Hastings moves per row that holds occluded pixels,
+    ///   when visible pixels follow the hole (see ``moveRow(_:plan:images:inverseTemperature:logits:scratch:)``).
+    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0) {
         let cfg = state.model.configuration
         let c = cfg.channels, levels = cfg.levels
         let width = state.width
@@ -176,6 +189,12 @@ final class IslandGroup: @unchecked Sendable {
         var increments = [Double](repeating: 0, count: slots)
         var started = false
         for y in 0..<state.height {
+            var rowStarted = false
+            for slot in 0..<slots {
+                rowLogWeight[slot] = 0
+                rowLogP[slot] = 0
+                rowLogPFilled[slot] = 0
+            }
             for (r, run) in plan.rows[y].enumerated() {
                 // Resampling after the very last step would only add noise and hide the final weights.
                 let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
@@ -192,6 +211,10 @@ final class IslandGroup: @unchecked Sendable {
                                 }
                                 increments[slot] = sum
                                 logP[slot] += sum
+                                if rowStarted {
+                                    rowLogWeight[slot] += sum
+                                    rowLogP[slot] += sum
+                                }
                             }
                         }
                     }
@@ -202,6 +225,7 @@ final class IslandGroup: @unchecked Sendable {
                     }
                 } else {
                     let x = run.columns.lowerBound
+                    rowStarted = true
                     for ch in 0..<c {
                         state.logits(row: y, columns: x..<(x + 1))
                         for slot in 0..<slots {
@@ -214,14 +238,106 @@ final class IslandGroup: @unchecked Sendable {
                             logP[slot] += draw.logP
                             logPFilled[slot] += draw.logP
                             increments[slot] = draw.logP - draw.logQ
+                            rowLogWeight[slot] += draw.logP - draw.logQ
+                            rowLogP[slot] += draw.logP
+                            rowLogPFilled[slot] += draw.logP
                         }
                         started = true
                         if tempered { reweight(by: increments, mayResample: !(lastRun && ch == c - 1)) }
                     }
                 }
             }
+            if rowStarted && plan.visibleAfterOcclusion && slots > 1 {
+                for _ in 0..<rowMoves {
+                    moveRow(y, plan: plan, images: images, inverseTemperature: inverseTemperature,
+                            logits: logits, scratch: scratch)
+                }
+            }
             state.endRow()
         }
+    }
+
+    /// One Metropolis–Hastings move per particle on the occluded sub-pixels of row `y`
+    /// (resample-move: after resampling, particles share their ancestors' rows; the move
+    /// makes them differ again without changing what the weights target).
+    ///
+    /// Every particle proposes new values for the row's occluded sub-pixels from the same
+    /// proposal as the forward pass, q(row | rows above), and accepts with probability
+    /// min(1, W_new / W_old), where W is the row's weight factor from its first occluded
+    /// sub-pixel on (p/q for each drawn sub-pixel, p for each visible one). This is an
+    /// independence sampler for the particle system's target at the end of row y, so the
+    /// weights and the evidence estimate stay as they are. The row is then recomputed
+    /// once with the values kept.
+    private func moveRow(
+        _ y: Int, plan: RunPlan, images: [[UInt8]], inverseTemperature: Float,
+        logits: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let c = state.model.configuration.channels, levels = state.model.configuration.levels
+        let width = state.width, slots = state.particles
+        let rowSize = width * c
+        let imageSize = state.height * rowSize
+        let old = (0..<slots).map { slot in
+            Array(state.pixels[(slot * imageSize + y * rowSize)..<(slot * imageSize + (y + 1) * rowSize)])
+        }
+        var newWeight = [Double](repeating: 0, count: slots)
+        var newLogP = newWeight, newLogPFilled = newWeight
+        var rowStarted = false
+        var imageOfSlot = [Int](repeating: 0, count: slots)
+        for island in islands { for slot in island.slots { imageOfSlot[slot] = island.image } }
+        for run in plan.rows[y] {
+            if !run.occluded {
+                state.logits(row: y, columns: run.columns)
+                guard rowStarted else { continue }
+                let x0 = run.columns.lowerBound
+                for slot in 0..<slots {
+                    images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
+                        let values = image.baseAddress! + (y * width + x0) * c
+                        var sum = 0.0
+                        for i in 0..<(run.columns.count * c) {
+                            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+                        }
+                        newWeight[slot] += sum
+                        newLogP[slot] += sum
+                    }
+                }
+            } else {
+                rowStarted = true
+                let x = run.columns.lowerBound
+                for ch in 0..<c {
+                    state.logits(row: y, columns: x..<(x + 1))
+                    for slot in 0..<slots {
+                        state.logits(particle: slot, position: 0, channel: ch, into: logits)
+                        let draw = drawTempered(
+                            logits: logits, levels: levels, inverseTemperature: inverseTemperature,
+                            uniform: particleRandom[slot].nextDouble(), scratch: scratch)
+                        state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
+                        newWeight[slot] += draw.logP - draw.logQ
+                        newLogP[slot] += draw.logP
+                        newLogPFilled[slot] += draw.logP
+                    }
+                }
+            }
+        }
+        for slot in 0..<slots {
+            movesProposed += 1
+            let accept = log(particleRandom[slot].nextDouble()) < newWeight[slot] - rowLogWeight[slot]
+            if accept {
+                movesAccepted += 1
+                logP[slot] += newLogP[slot] - rowLogP[slot]
+                logPFilled[slot] += newLogPFilled[slot] - rowLogPFilled[slot]
+                rowLogWeight[slot] = newWeight[slot]
+                rowLogP[slot] = newLogP[slot]
+                rowLogPFilled[slot] = newLogPFilled[slot]
+            } else {
+                for x in 0..<width {
+                    for ch in 0..<c {
+                        state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: old[slot][x * c + ch])
+                    }
+                }
+            }
+        }
+        // The block states of the row must follow the values kept.
+        state.logits(row: y, columns: 0..<width)
     }
 
     /// Multiplies the weights by exp(increments), updates each island's evidence, and
@@ -251,10 +367,13 @@ final class IslandGroup: @unchecked Sendable {
         }
         if let ancestors {
             state.resample(ancestors: ancestors)
-            let p = logP, f = logPFilled
+            let p = logP, f = logPFilled, rw = rowLogWeight, rp = rowLogP, rf = rowLogPFilled
             for (k, a) in ancestors.enumerated() where a != k {
                 logP[k] = p[a]
                 logPFilled[k] = f[a]
+                rowLogWeight[k] = rw[a]
+                rowLogP[k] = rp[a]
+                rowLogPFilled[k] = rf[a]
             }
         }
     }
@@ -322,7 +441,7 @@ func runParticleFilter(
     DispatchQueue.concurrentPerform(iterations: threads) { worker in
         var g = worker
         while g < built.count {
-            built[g].run(plan: plan, images: images, temperature: temperature)
+            built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves)
             g += threads
         }
     }
