@@ -9,7 +9,10 @@
 //   factors of the evidence instead);
 // - an occluded sub-pixel is drawn from q = softmax(logits / T); the weight gets p/q;
 // - after a weight change the island resamples (systematically) when its effective
-//   sample size falls below half its particles.
+//   sample size falls below half its particles, up to the last occluded pixel (after
+//   it nothing is drawn any more, and resampling would only duplicate particles);
+// - after each row of a hole that is not exact, every particle makes a Metropolis–
+//   Hastings move on the row's occluded sub-pixels (resample-move; docs/report.md).
 // The island's evidence is the exact prefix probability times the product, over steps,
 // of the normalised-weight average of the incremental weights: an unbiased estimate of
 // p(visible). Islands are independent, so the size-weighted average of their evidences
@@ -39,8 +42,9 @@ struct RunPlan: Sendable {
         var occluded: Bool
     }
     var rows: [[Run]]
-    /// Index (y·W + x) of the first occluded pixel, if any.
+    /// Index (y·W + x) of the first and of the last occluded pixel, if any.
     var firstOccluded: Int?
+    var lastOccluded: Int?
     /// Whether a visible pixel comes after the first occluded one.
     var visibleAfterOcclusion: Bool { visibleAfterFirstOccluded > 0 }
     /// Visible pixels after the first occluded one.
@@ -49,6 +53,7 @@ struct RunPlan: Sendable {
     init(occluded: [Bool], width: Int, height: Int) {
         rows = []
         firstOccluded = occluded.firstIndex(of: true)
+        lastOccluded = occluded.lastIndex(of: true)
         if let first = firstOccluded {
             visibleAfterFirstOccluded = occluded[(first + 1)...].reduce(0) { $0 + ($1 ? 0 : 1) }
         } else {
@@ -79,6 +84,8 @@ struct IslandOutcome: Sendable {
     var logEvidence: Double
     var minimumEffectiveSampleSize: Double
     var resamplingSteps: Int
+    var rowMovesProposed: Int
+    var rowMovesAccepted: Int
 }
 
 /// Random stream numbers: particles use `image · K + particle`; the others sit far above.
@@ -119,8 +126,9 @@ final class IslandGroup: @unchecked Sendable {
     private var rowLogWeight: [Double]
     private var rowLogP: [Double]
     private var rowLogPFilled: [Double]
-    /// Proposals accepted and made by the row moves.
-    private(set) var movesAccepted = 0, movesProposed = 0
+    /// Per island: row moves proposed and accepted.
+    private(set) var movesProposed: [Int]
+    private(set) var movesAccepted: [Int]
     /// Per island.
     private(set) var logEvidence: [Double]
     private(set) var minimumESS: [Double]
@@ -155,6 +163,8 @@ final class IslandGroup: @unchecked Sendable {
         logEvidence = [Double](repeating: 0, count: islands.count)
         minimumESS = islands.map { Double($0.slots.count) }
         resamplings = [Int](repeating: 0, count: islands.count)
+        movesProposed = resamplings
+        movesAccepted = resamplings
     }
 
     /// The slot's completed image (`H × W × C` bytes).
@@ -198,6 +208,10 @@ final class IslandGroup: @unchecked Sendable {
             for (r, run) in plan.rows[y].enumerated() {
                 // Resampling after the very last step would only add noise and hide the final weights.
                 let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
+                // Resampling only helps the proposals still to come: after the last occluded
+                // pixel it would only duplicate particles (and add variance to the evidence),
+                // so the weights just accumulate there and the K completions stay distinct.
+                let afterLastOccluded = y * width + run.columns.lowerBound > (plan.lastOccluded ?? -1)
                 if !run.occluded {
                     let len = run.columns.count, x0 = run.columns.lowerBound
                     state.logits(row: y, columns: run.columns)
@@ -219,7 +233,7 @@ final class IslandGroup: @unchecked Sendable {
                         }
                     }
                     if started {
-                        reweight(by: increments, mayResample: !lastRun)
+                        reweight(by: increments, mayResample: !lastRun && !afterLastOccluded)
                     } else {
                         for (i, island) in islands.enumerated() { logEvidence[i] += increments[island.slots.lowerBound] }
                     }
@@ -282,8 +296,13 @@ final class IslandGroup: @unchecked Sendable {
         var newWeight = [Double](repeating: 0, count: slots)
         var newLogP = newWeight, newLogPFilled = newWeight
         var rowStarted = false
-        var imageOfSlot = [Int](repeating: 0, count: slots)
-        for island in islands { for slot in island.slots { imageOfSlot[slot] = island.image } }
+        var imageOfSlot = [Int](repeating: 0, count: slots), islandOfSlot = imageOfSlot
+        for (i, island) in islands.enumerated() {
+            for slot in island.slots {
+                imageOfSlot[slot] = island.image
+                islandOfSlot[slot] = i
+            }
+        }
         for run in plan.rows[y] {
             if !run.occluded {
                 state.logits(row: y, columns: run.columns)
@@ -319,10 +338,10 @@ final class IslandGroup: @unchecked Sendable {
             }
         }
         for slot in 0..<slots {
-            movesProposed += 1
+            movesProposed[islandOfSlot[slot]] += 1
             let accept = log(particleRandom[slot].nextDouble()) < newWeight[slot] - rowLogWeight[slot]
             if accept {
-                movesAccepted += 1
+                movesAccepted[islandOfSlot[slot]] += 1
                 logP[slot] += newLogP[slot] - rowLogP[slot]
                 logPFilled[slot] += newLogPFilled[slot] - rowLogPFilled[slot]
                 rowLogWeight[slot] = newWeight[slot]
@@ -465,7 +484,8 @@ func runParticleFilter(
                 outcome.islands.append(
                     IslandOutcome(
                         particles: island.slots.count, logEvidence: group.logEvidence[i],
-                        minimumEffectiveSampleSize: group.minimumESS[i], resamplingSteps: group.resamplings[i]))
+                        minimumEffectiveSampleSize: group.minimumESS[i], resamplingSteps: group.resamplings[i],
+                        rowMovesProposed: group.movesProposed[i], rowMovesAccepted: group.movesAccepted[i]))
             }
         }
         outcome.logEvidence = logSumExp(islandLogShares)
