@@ -28,8 +28,10 @@ struct WorkFolders: Sendable {
         var errors: [String] = []
     }
 
-    /// A claim folder (`work/.claim-TOKEN`) this old whose lock nobody holds was left by a
-    /// process that died while claiming; recovery removes it.
+    /// A claim folder (`work/.claim-PID.TOKEN`) whose lock nobody holds was left by a
+    /// process that died while claiming when that process is gone, or when it is this old
+    /// (a live claim locks its folder at once and renames it within moments); recovery
+    /// removes it.
     static let staleClaimAge = 30.0
 
     let inbox: FilePath
@@ -48,7 +50,7 @@ struct WorkFolders: Sendable {
 
     /// Claims the files by renaming them from `inbox/` into a fresh `work/TOKEN/`.
     ///
-    /// The folder is made as `work/.claim-TOKEN` (a dot-name, which recovery never takes
+    /// The folder is made as `work/.claim-PID.TOKEN` (a dot-name, which recovery never takes
     /// for a job), locked, and only then renamed to `work/TOKEN`: a job folder is never
     /// visible without its lock. If the lock cannot be had, the claim backs off and nothing
     /// moves. Then the first file's rename decides: if another daemon took it first, the
@@ -61,7 +63,7 @@ struct WorkFolders: Sendable {
     func claim(_ claim: InboxClaim, token: String, claimedAt: Double, pauseMilliseconds: Int = 0) -> ClaimResult {
         let name = claim.outputName
         let files = claim.files
-        let staging = work.appending(".claim-\(token)")
+        let staging = work.appending(".claim-\(getpid()).\(token)")
         let directory = work.appending(token)
         var lock: FileDescriptor?
         func abandon() {
@@ -216,11 +218,14 @@ struct WorkFolders: Sendable {
         return recovery
     }
 
-    /// Removes `work/.claim-TOKEN` when no process holds its lock and it is older than
-    /// ``staleClaimAge`` (a live claim locks it at once and renames it within moments).
+    /// Removes `work/.claim-PID.TOKEN` when no process holds its lock and either process
+    /// PID no longer exists or the folder is older than ``staleClaimAge``.
     private func removeIfStaleClaim(_ directory: FilePath, now: Double) {
-        guard let meta = try? FS.metadata(directory), meta.kind == .directory,
-              now - meta.modified >= Self.staleClaimAge,
+        guard let meta = try? FS.metadata(directory), meta.kind == .directory else { return }
+        let name = directory.lastComponent?.string ?? ""
+        let pid = name.dropFirst(".claim-".count).split(separator: ".").first.flatMap { Int32($0) }
+        let ownerGone = pid.map { $0 > 0 && kill($0, 0) == -1 && errno == ESRCH } ?? false
+        guard ownerGone || now - meta.modified >= Self.staleClaimAge,
               let lock = try? FS.lockDirectory(directory) else { return }
         try? FS.removeTree(directory)
         try? lock.close()

@@ -161,14 +161,19 @@ struct ReliabilityTests {
         let h = try DaemonHarness(settings: ["min_free_bytes": "auto"])
         try FileManager.default.createDirectory(at: h.work, withIntermediateDirectories: true)
         // Left by a process that died while claiming, long ago, and one claiming now.
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
         let stale = h.work.appendingPathComponent(".claim-old")
-        let young = h.work.appendingPathComponent(".claim-young")
-        for folder in [stale, young] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let orphan = h.work.appendingPathComponent(".claim-\(gone.processIdentifier).0-1")
+        let young = h.work.appendingPathComponent(".claim-\(getpid()).1-1")
+        for folder in [stale, orphan, young] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: stale.path)
         try h.start()
         defer { h.stop() }
-        try h.eventually(10, "stale claim folder removed") { !h.hiddenNames(h.work).contains(".claim-old") }
-        #expect(h.hiddenNames(h.work).contains(".claim-young"), "a claim folder being made is left alone")
+        try h.eventually(10, "stale claim folders removed") { h.hiddenNames(h.work) == [young.lastPathComponent] }
+        #expect(h.log.split(separator: "\n").filter { $0.contains("removed a claim folder left by a dead process") }.count == 2)
         // min_free_bytes = auto: 2% of the file system, at most 256 MiB, and said so.
         let disk = disk(h)
         let size = disk["size_bytes"] as? Int ?? 0
