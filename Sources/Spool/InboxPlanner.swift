@@ -53,8 +53,9 @@ struct InboxClaim: Sendable, Equatable {
     var failure: SpoolError?
     var kind: Kind
 
-    /// The folder name the result gets in `outbox/` or `failed/`.
-    var outputName: String { SpoolNames.outputName(for: job) }
+    /// The folder name the result gets in `outbox/` or `failed/`: `NAME` for a refused
+    /// entry too (`failed/notes/` for `notes.txt`), as for a job.
+    var outputName: String { SpoolNames.outputName(for: kind == .refused ? SpoolNames.jobName(of: job) : job) }
 }
 
 /// What the planner asks its caller to do.
