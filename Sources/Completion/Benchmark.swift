@@ -113,8 +113,8 @@ public enum CompletionBenchmark {
         var random = RandomSource(seed: seed, stream: 0)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: levels)
         defer { scratch.deallocate() }
-        let rowLogits = UnsafeMutablePointer<Float>.allocate(capacity: w * c * levels)
-        defer { rowLogits.deallocate() }
+        let pixelLogits = UnsafeMutablePointer<Float>.allocate(capacity: levels)
+        defer { pixelLogits.deallocate() }
         for p in 0..<(h * w) where occluded[p] {
             for ch in 0..<c {
                 // One full forward pass of the current image.
@@ -124,12 +124,12 @@ public enum CompletionBenchmark {
                 }
                 state.setAllParticles(to: pixels)
                 for y in 0..<h {
-                    let logits = state.logits(row: y, columns: 0..<w)
-                    if y == p / w { rowLogits.update(from: logits, count: w * c * levels) }
+                    state.logits(row: y, columns: 0..<w)
+                    if y == p / w { state.logits(particle: 0, position: p % w, channel: ch, into: pixelLogits) }
                     state.endRow()
                 }
                 let draw = drawTempered(
-                    logits: rowLogits + ((p % w) * c + ch) * levels, levels: levels, inverseTemperature: 1,
+                    logits: pixelLogits, levels: levels, inverseTemperature: 1,
                     uniform: random.nextDouble(), scratch: scratch)
                 pixels[p * c + ch] = UInt8(draw.value)
             }

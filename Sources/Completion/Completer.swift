@@ -245,6 +245,8 @@ public struct Completer: Sendable {
             logPVisibleNats: logEvidence, nllVisibleBitsPerDim: visibleBPD, exact: exact, prefixLogPNats: prefix,
             effectiveSampleSize: ess, minEffectiveSampleSize: islands.map(\.minimumEffectiveSampleSize).min(),
             resamplingSteps: islands.reduce(0) { $0 + $1.resamplingSteps },
+            rowMovesProposed: islands.reduce(0) { $0 + $1.rowMovesProposed },
+            rowMovesAccepted: islands.reduce(0) { $0 + $1.rowMovesAccepted },
             particles: islands.reduce(0) { $0 + $1.particles }, islands: islands.count,
             particlesPerIsland: islands.map(\.particles).max() ?? 0)
         let compute = seconds(clock.now - start)

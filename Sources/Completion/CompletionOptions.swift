@@ -39,6 +39,11 @@ public struct CompletionOptions: Sendable, Equatable {
     /// Whether the per-pixel NLL map covers the whole completed image (one more pass
     /// over every row) rather than only the windows.
     public var fullImageNLLMap: Bool
+    /// Metropolis–Hastings moves per particle on each row that holds occluded pixels,
+    /// when visible pixels follow the hole (resample-move; docs/report.md). They keep the
+    /// particles of a hole that is not exact from collapsing onto one completion; exact
+    /// holes never need them.
+    public var rowMoves = 1
     /// Fine-tuning of a copy of the model on the image's visible pixels before sampling
     /// (``Adaptation``); none by default.
     public var adaptation = AdaptationOptions()
@@ -89,6 +94,9 @@ public struct CompletionOptions: Sendable, Equatable {
         }
         guard particlesPerIsland >= 1 else {
             throw .invalidOption(name: "particles_per_island", reason: "must be ≥ 1, not \(particlesPerIsland)")
+        }
+        guard (0...16).contains(rowMoves) else {
+            throw .invalidOption(name: "row_moves", reason: "must be in 0...16, not \(rowMoves)")
         }
     }
 

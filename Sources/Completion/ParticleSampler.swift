@@ -9,7 +9,10 @@
 //   factors of the evidence instead);
 // - an occluded sub-pixel is drawn from q = softmax(logits / T); the weight gets p/q;
 // - after a weight change the island resamples (systematically) when its effective
-//   sample size falls below half its particles.
+//   sample size falls below half its particles, up to the last occluded pixel (after
+//   it nothing is drawn any more, and resampling would only duplicate particles);
+// - after each row of a hole that is not exact, every particle makes a Metropolis–
+//   Hastings move on the row's occluded sub-pixels (resample-move; docs/report.md).
 // The island's evidence is the exact prefix probability times the product, over steps,
 // of the normalised-weight average of the incremental weights: an unbiased estimate of
 // p(visible). Islands are independent, so the size-weighted average of their evidences
@@ -39,8 +42,9 @@ struct RunPlan: Sendable {
         var occluded: Bool
     }
     var rows: [[Run]]
-    /// Index (y·W + x) of the first occluded pixel, if any.
+    /// Index (y·W + x) of the first and of the last occluded pixel, if any.
     var firstOccluded: Int?
+    var lastOccluded: Int?
     /// Whether a visible pixel comes after the first occluded one.
     var visibleAfterOcclusion: Bool { visibleAfterFirstOccluded > 0 }
     /// Visible pixels after the first occluded one.
@@ -49,6 +53,7 @@ struct RunPlan: Sendable {
     init(occluded: [Bool], width: Int, height: Int) {
         rows = []
         firstOccluded = occluded.firstIndex(of: true)
+        lastOccluded = occluded.lastIndex(of: true)
         if let first = firstOccluded {
             visibleAfterFirstOccluded = occluded[(first + 1)...].reduce(0) { $0 + ($1 ? 0 : 1) }
         } else {
@@ -79,6 +84,8 @@ struct IslandOutcome: Sendable {
     var logEvidence: Double
     var minimumEffectiveSampleSize: Double
     var resamplingSteps: Int
+    var rowMovesProposed: Int
+    var rowMovesAccepted: Int
 }
 
 /// Random stream numbers: particles use `image · K + particle`; the others sit far above.
@@ -113,6 +120,15 @@ final class IslandGroup: @unchecked Sendable {
     private(set) var logWeight: [Double]
     private(set) var logP: [Double]
     private(set) var logPFilled: [Double]
+    /// Per slot, over the current row from its first occluded sub-pixel on: the log of
+    /// the row's weight factor (p of visible sub-pixels, p/q of drawn ones), of p, and of
+    /// p of the drawn sub-pixels only. The row moves compare and update them.
+    private var rowLogWeight: [Double]
+    private var rowLogP: [Double]
+    private var rowLogPFilled: [Double]
+    /// Per island: row moves proposed and accepted.
+    private(set) var movesProposed: [Int]
+    private(set) var movesAccepted: [Int]
     /// Per island.
     private(set) var logEvidence: [Double]
     private(set) var minimumESS: [Double]
@@ -141,9 +157,14 @@ final class IslandGroup: @unchecked Sendable {
         logWeight = [Double](repeating: 0, count: slots)
         logP = logWeight
         logPFilled = logWeight
+        rowLogWeight = logWeight
+        rowLogP = logWeight
+        rowLogPFilled = logWeight
         logEvidence = [Double](repeating: 0, count: islands.count)
         minimumESS = islands.map { Double($0.slots.count) }
         resamplings = [Int](repeating: 0, count: islands.count)
+        movesProposed = resamplings
+        movesAccepted = resamplings
     }
 
     /// The slot's completed image (`H × W × C` bytes).
@@ -153,7 +174,9 @@ final class IslandGroup: @unchecked Sendable {
     }
 
     /// Completes every island: `images[i]` is image i's `H × W × C` bytes (occluded values ignored).
-    func run(plan: RunPlan, images: [[UInt8]], temperature: Double) {
+    /// - Parameter rowMoves: Metropolis–Hastings moves per row that holds occluded pixels,
+    ///   when visible pixels follow the hole (see ``moveRow(_:plan:images:inverseTemperature:logits:scratch:)``).
+    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0) {
         let cfg = state.model.configuration
         let c = cfg.channels, levels = cfg.levels
         let width = state.width
@@ -168,56 +191,172 @@ final class IslandGroup: @unchecked Sendable {
         state.setParticleImages(all)
 
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: levels)
-        defer { scratch.deallocate() }
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: levels)
+        defer {
+            scratch.deallocate()
+            logits.deallocate()
+        }
         var increments = [Double](repeating: 0, count: slots)
         var started = false
         for y in 0..<state.height {
+            var rowStarted = false
+            for slot in 0..<slots {
+                rowLogWeight[slot] = 0
+                rowLogP[slot] = 0
+                rowLogPFilled[slot] = 0
+            }
             for (r, run) in plan.rows[y].enumerated() {
                 // Resampling after the very last step would only add noise and hide the final weights.
                 let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
+                // Resampling only helps the proposals still to come: after the last occluded
+                // pixel it would only duplicate particles (and add variance to the evidence),
+                // so the weights just accumulate there and the K completions stay distinct.
+                let afterLastOccluded = y * width + run.columns.lowerBound > (plan.lastOccluded ?? -1)
                 if !run.occluded {
                     let len = run.columns.count, x0 = run.columns.lowerBound
-                    let logits = state.logits(row: y, columns: run.columns)
+                    state.logits(row: y, columns: run.columns)
                     for island in islands {
                         images[island.image].withUnsafeBufferPointer { image in
                             let values = image.baseAddress! + (y * width + x0) * c
                             for slot in island.slots {
                                 var sum = 0.0
-                                let base = logits + slot * len * c * levels
                                 for i in 0..<(len * c) {
-                                    sum += logProbability(of: Int(values[i]), logits: base + i * levels, levels: levels)
+                                    sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
                                 }
                                 increments[slot] = sum
                                 logP[slot] += sum
+                                if rowStarted {
+                                    rowLogWeight[slot] += sum
+                                    rowLogP[slot] += sum
+                                }
                             }
                         }
                     }
                     if started {
-                        reweight(by: increments, mayResample: !lastRun)
+                        reweight(by: increments, mayResample: !lastRun && !afterLastOccluded)
                     } else {
                         for (i, island) in islands.enumerated() { logEvidence[i] += increments[island.slots.lowerBound] }
                     }
                 } else {
                     let x = run.columns.lowerBound
+                    rowStarted = true
                     for ch in 0..<c {
-                        let logits = state.logits(row: y, columns: x..<(x + 1))
+                        state.logits(row: y, columns: x..<(x + 1))
                         for slot in 0..<slots {
+                            state.logits(particle: slot, position: 0, channel: ch, into: logits)
                             let draw = drawTempered(
-                                logits: logits + (slot * c + ch) * levels, levels: levels,
+                                logits: logits, levels: levels,
                                 inverseTemperature: inverseTemperature, uniform: particleRandom[slot].nextDouble(),
                                 scratch: scratch)
                             state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
                             logP[slot] += draw.logP
                             logPFilled[slot] += draw.logP
                             increments[slot] = draw.logP - draw.logQ
+                            rowLogWeight[slot] += draw.logP - draw.logQ
+                            rowLogP[slot] += draw.logP
+                            rowLogPFilled[slot] += draw.logP
                         }
                         started = true
                         if tempered { reweight(by: increments, mayResample: !(lastRun && ch == c - 1)) }
                     }
                 }
             }
+            if rowStarted && plan.visibleAfterOcclusion && slots > 1 {
+                for _ in 0..<rowMoves {
+                    moveRow(y, plan: plan, images: images, inverseTemperature: inverseTemperature,
+                            logits: logits, scratch: scratch)
+                }
+            }
             state.endRow()
         }
+    }
+
+    /// One Metropolis–Hastings move per particle on the occluded sub-pixels of row `y`
+    /// (resample-move: after resampling, particles share their ancestors' rows; the move
+    /// makes them differ again without changing what the weights target).
+    ///
+    /// Every particle proposes new values for the row's occluded sub-pixels from the same
+    /// proposal as the forward pass, q(row | rows above), and accepts with probability
+    /// min(1, W_new / W_old), where W is the row's weight factor from its first occluded
+    /// sub-pixel on (p/q for each drawn sub-pixel, p for each visible one). This is an
+    /// independence sampler for the particle system's target at the end of row y, so the
+    /// weights and the evidence estimate stay as they are. The row is then recomputed
+    /// once with the values kept.
+    private func moveRow(
+        _ y: Int, plan: RunPlan, images: [[UInt8]], inverseTemperature: Float,
+        logits: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let c = state.model.configuration.channels, levels = state.model.configuration.levels
+        let width = state.width, slots = state.particles
+        let rowSize = width * c
+        let imageSize = state.height * rowSize
+        let old = (0..<slots).map { slot in
+            Array(state.pixels[(slot * imageSize + y * rowSize)..<(slot * imageSize + (y + 1) * rowSize)])
+        }
+        var newWeight = [Double](repeating: 0, count: slots)
+        var newLogP = newWeight, newLogPFilled = newWeight
+        var rowStarted = false
+        var imageOfSlot = [Int](repeating: 0, count: slots), islandOfSlot = imageOfSlot
+        for (i, island) in islands.enumerated() {
+            for slot in island.slots {
+                imageOfSlot[slot] = island.image
+                islandOfSlot[slot] = i
+            }
+        }
+        for run in plan.rows[y] {
+            if !run.occluded {
+                state.logits(row: y, columns: run.columns)
+                guard rowStarted else { continue }
+                let x0 = run.columns.lowerBound
+                for slot in 0..<slots {
+                    images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
+                        let values = image.baseAddress! + (y * width + x0) * c
+                        var sum = 0.0
+                        for i in 0..<(run.columns.count * c) {
+                            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+                        }
+                        newWeight[slot] += sum
+                        newLogP[slot] += sum
+                    }
+                }
+            } else {
+                rowStarted = true
+                let x = run.columns.lowerBound
+                for ch in 0..<c {
+                    state.logits(row: y, columns: x..<(x + 1))
+                    for slot in 0..<slots {
+                        state.logits(particle: slot, position: 0, channel: ch, into: logits)
+                        let draw = drawTempered(
+                            logits: logits, levels: levels, inverseTemperature: inverseTemperature,
+                            uniform: particleRandom[slot].nextDouble(), scratch: scratch)
+                        state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
+                        newWeight[slot] += draw.logP - draw.logQ
+                        newLogP[slot] += draw.logP
+                        newLogPFilled[slot] += draw.logP
+                    }
+                }
+            }
+        }
+        for slot in 0..<slots {
+            movesProposed[islandOfSlot[slot]] += 1
+            let accept = log(particleRandom[slot].nextDouble()) < newWeight[slot] - rowLogWeight[slot]
+            if accept {
+                movesAccepted[islandOfSlot[slot]] += 1
+                logP[slot] += newLogP[slot] - rowLogP[slot]
+                logPFilled[slot] += newLogPFilled[slot] - rowLogPFilled[slot]
+                rowLogWeight[slot] = newWeight[slot]
+                rowLogP[slot] = newLogP[slot]
+                rowLogPFilled[slot] = newLogPFilled[slot]
+            } else {
+                for x in 0..<width {
+                    for ch in 0..<c {
+                        state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: old[slot][x * c + ch])
+                    }
+                }
+            }
+        }
+        // The block states of the row must follow the values kept.
+        state.logits(row: y, columns: 0..<width)
     }
 
     /// Multiplies the weights by exp(increments), updates each island's evidence, and
@@ -247,10 +386,13 @@ final class IslandGroup: @unchecked Sendable {
         }
         if let ancestors {
             state.resample(ancestors: ancestors)
-            let p = logP, f = logPFilled
+            let p = logP, f = logPFilled, rw = rowLogWeight, rp = rowLogP, rf = rowLogPFilled
             for (k, a) in ancestors.enumerated() where a != k {
                 logP[k] = p[a]
                 logPFilled[k] = f[a]
+                rowLogWeight[k] = rw[a]
+                rowLogP[k] = rp[a]
+                rowLogPFilled[k] = rf[a]
             }
         }
     }
@@ -318,7 +460,7 @@ func runParticleFilter(
     DispatchQueue.concurrentPerform(iterations: threads) { worker in
         var g = worker
         while g < built.count {
-            built[g].run(plan: plan, images: images, temperature: temperature)
+            built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves)
             g += threads
         }
     }
@@ -342,7 +484,8 @@ func runParticleFilter(
                 outcome.islands.append(
                     IslandOutcome(
                         particles: island.slots.count, logEvidence: group.logEvidence[i],
-                        minimumEffectiveSampleSize: group.minimumESS[i], resamplingSteps: group.resamplings[i]))
+                        minimumEffectiveSampleSize: group.minimumESS[i], resamplingSteps: group.resamplings[i],
+                        rowMovesProposed: group.movesProposed[i], rowMovesAccepted: group.movesAccepted[i]))
             }
         }
         outcome.logEvidence = logSumExp(islandLogShares)

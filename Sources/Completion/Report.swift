@@ -243,6 +243,10 @@ public struct EvidenceSummary: Codable, Sendable, Equatable {
     public var minEffectiveSampleSize: Double?
     /// Resampling steps, summed over islands.
     public var resamplingSteps: Int
+    /// Row moves (Metropolis–Hastings, one per particle and row of a hole that is not
+    /// exact) proposed and accepted, summed over particles.
+    public var rowMovesProposed: Int
+    public var rowMovesAccepted: Int
     /// Particles run (K, or 0 when nothing was sampled).
     public var particles: Int
     /// Independent particle islands (⌈K / particles_per_island⌉).

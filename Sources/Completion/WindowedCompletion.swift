@@ -115,6 +115,8 @@ extension Completer {
             effectiveSampleSize: reports.compactMap(\.evidence.effectiveSampleSize).min(),
             minEffectiveSampleSize: reports.compactMap(\.evidence.minEffectiveSampleSize).min(),
             resamplingSteps: reports.reduce(0) { $0 + $1.evidence.resamplingSteps },
+            rowMovesProposed: reports.reduce(0) { $0 + $1.evidence.rowMovesProposed },
+            rowMovesAccepted: reports.reduce(0) { $0 + $1.evidence.rowMovesAccepted },
             particles: first.evidence.particles, islands: reports.reduce(0) { $0 + $1.evidence.islands },
             particlesPerIsland: first.evidence.particlesPerIsland)
         var report = CompletionReport(

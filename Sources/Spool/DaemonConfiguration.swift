@@ -41,8 +41,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maskAnchor: String = "none"
     /// Seconds since its last modification before a file found by a scan is taken (`settle`).
     public var settle: Double = 2
-    /// Starts of a job before it is failed as a poison job (`max_attempts`).
+    /// Attempts before a job is failed as a poison job (`max_attempts`): deaths of the
+    /// daemon while the job was the only one in flight, and failed publications that were
+    /// not transient (see ``RetryPolicy``).
     public var maxAttempts: Int = 3
+    /// Seconds before the first retry after a transient error (`transient_backoff_initial`).
+    public var transientBackoffInitial: Double = 1
+    /// The longest wait between retries after transient errors (`transient_backoff_max`).
+    public var transientBackoffMax: Double = 300
+    /// Seconds of transient errors after which a job goes to `failed/` (`transient_give_up`).
+    public var transientGiveUp: Double = 86_400
     /// Seconds in-flight jobs get to finish on SIGTERM before they return to `inbox/` (`drain_timeout`).
     public var drainTimeout: Double = 30
     /// Seconds between full scans of `inbox/` (`rescan_interval`).
@@ -57,8 +65,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxPixels: Int = 4_194_304
     /// Largest accepted input file in bytes (`max_bytes`).
     public var maxBytes: Int64 = 32 << 20
-    /// Claiming stops while the spool's file system has less free space than this (`min_free_bytes`).
-    public var minFreeBytes: Int64 = 256 << 20
+    /// Claiming stops while the spool's file system has less free space than this
+    /// (`min_free_bytes`); `nil` (`auto`, the default) means
+    /// ``automaticMinFreeBytes(fileSystemSize:)`` of the spool's file system.
+    public var minFreeBytes: Int64? = nil
     /// Prometheus textfile-collector file, rewritten with the status; empty = none (`prometheus_textfile`).
     public var prometheusTextfile: FilePath? = nil
     /// Samples per job unless the job's options say otherwise (`samples`).
@@ -69,6 +79,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var debugJobDelayMilliseconds: Int = 0
     /// Test hook, never read from the file: extra milliseconds each SIGHUP's load takes.
     public var debugReloadDelayMilliseconds: Int = 0
+    /// Test hook, never read from the file: milliseconds a claim waits between creating its
+    /// work folder and locking it.
+    public var debugClaimPauseMilliseconds: Int = 0
+    /// Test hook, never read from the file: a job of this name kills the process halfway
+    /// through its ``debugJobDelayMilliseconds`` (a poison job); empty = none.
+    public var debugCrashJobName: String = ""
 
     /// A configuration with every default.
     public init() {}
@@ -87,7 +103,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("mask", "shared mask (masks/NAME.png) for images with no alpha, no NAME.mask.png and no mask named in NAME.json; empty = none"),
         ("mask_anchor", "how a shared mask is laid on an image of another size: none, a corner or edge (bottom-right...), centre or scale"),
         ("settle", "seconds since last modification before a file found by a scan is taken"),
-        ("max_attempts", "starts of a job before it is failed as a poison job"),
+        ("max_attempts", "attempts (deaths while the job ran alone, failed publications) before a job is failed as a poison job"),
+        ("transient_backoff_initial", "seconds before the first retry after a transient error (disk full, I/O error)"),
+        ("transient_backoff_max", "longest wait between retries after transient errors"),
+        ("transient_give_up", "seconds of transient errors after which a job goes to failed/"),
         ("drain_timeout", "seconds in-flight jobs get on SIGTERM before returning to inbox/"),
         ("rescan_interval", "seconds between full scans of inbox/"),
         ("status_interval", "seconds between status refreshes when idle"),
@@ -95,7 +114,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("max_height", "largest image height in pixels"),
         ("max_pixels", "largest width x height"),
         ("max_bytes", "largest input file in bytes"),
-        ("min_free_bytes", "claiming pauses below this much free space on the spool's file system"),
+        ("min_free_bytes", "claiming pauses below this much free space on the spool's file system; auto = 2% of its size, at most 256 MiB"),
         ("prometheus_textfile", "Prometheus textfile-collector output; empty = none"),
         ("samples", "samples per job unless NAME.json says otherwise"),
         ("temperature", "sampling temperature unless NAME.json says otherwise"),
@@ -152,6 +171,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
             maskAnchor = anchor.rawValue
         case "settle": settle = try seconds()
         case "max_attempts": maxAttempts = try int(1...1000)
+        case "transient_backoff_initial": transientBackoffInitial = try seconds(0.01)
+        case "transient_backoff_max": transientBackoffMax = try seconds(0.01)
+        case "transient_give_up": transientGiveUp = try seconds()
         case "drain_timeout": drainTimeout = try seconds()
         case "rescan_interval": rescanInterval = try seconds(0.1)
         case "status_interval": statusInterval = try seconds(0.1)
@@ -159,7 +181,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "max_height": maxHeight = try int(1...1 << 24)
         case "max_pixels": maxPixels = try int(1...1 << 40)
         case "max_bytes": maxBytes = try bytes()
-        case "min_free_bytes": minFreeBytes = try bytes()
+        case "min_free_bytes": minFreeBytes = value == "auto" ? nil : try bytes()
         case "prometheus_textfile": prometheusTextfile = value.isEmpty ? nil : try path()
         case "samples": samples = try int(1...1024)
         case "adapt_steps": adaptSteps = try int(0...100_000)
@@ -214,6 +236,28 @@ public struct DaemonConfiguration: Sendable, Equatable {
         guard getcwd(&buffer, buffer.count) != nil else { return path }
         let cwd = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return FilePath(cwd).pushing(path).lexicallyNormalized()
+    }
+
+    /// The schedule of retries after transient errors.
+    public var retryPolicy: RetryPolicy {
+        RetryPolicy(initialDelay: transientBackoffInitial, maximumDelay: max(transientBackoffMax, transientBackoffInitial),
+                    giveUpAfter: transientGiveUp)
+    }
+
+    /// `min_free_bytes = auto`: 2% of the spool's file system, at most 256 MiB, so that a
+    /// small file system (a test mount, a container volume) still claims jobs while a large
+    /// one keeps the 256 MiB of headroom results need.
+    public static func automaticMinFreeBytes(fileSystemSize: Int64) -> Int64 {
+        min(256 << 20, max(0, fileSystemSize) / 50)
+    }
+
+    /// The free space below which claiming pauses, for a file system of `fileSystemSize`
+    /// bytes, with a phrase saying where the figure comes from (status file, log).
+    public func minimumFreeBytes(fileSystemSize: Int64?) -> (bytes: Int64, source: String) {
+        if let minFreeBytes { return (minFreeBytes, "configured") }
+        guard let fileSystemSize else { return (256 << 20, "auto: 256 MiB (the file system's size is unknown)") }
+        return (Self.automaticMinFreeBytes(fileSystemSize: fileSystemSize),
+                "auto: 2% of the file system's \(fileSystemSize) bytes, at most 268435456")
     }
 
     /// Derived spool folders.

@@ -36,9 +36,13 @@ extension DaemonLoop {
     /// in the inbox, and start the heartbeat.
     func begin(processor: any JobProcessor) {
         self.processor = processor
-        let recovery = folders.recover(claimedAt: Self.monotonic())
-        for message in recovery.errors { record(error: message) }
-        jobs.queued += recovery.jobs
+        adopt(folders.recover(claimedAt: Self.monotonic(), now: Date().timeIntervalSince1970))
+        timing.lastWorkScan = Self.monotonic()
+        readSpace()
+        logger.info("free space rule", metadata: [
+            "min_free_bytes": "\(disk.minimumFree)", "source": "\(disk.minimumFreeSource)",
+            "free_bytes": "\(disk.available.map(String.init) ?? "unknown")",
+        ])
         var pendingDrain: Int32?
         if case let .starting(signal) = state { pendingDrain = signal }
         state = .ready
@@ -97,6 +101,8 @@ extension DaemonLoop {
                 }
                 next.debugJobDelayMilliseconds = current.debugJobDelayMilliseconds
                 next.debugReloadDelayMilliseconds = current.debugReloadDelayMilliseconds
+                next.debugClaimPauseMilliseconds = current.debugClaimPauseMilliseconds
+                next.debugCrashJobName = current.debugCrashJobName
                 return Reloaded(configuration: next, processor: try self.loader(next))
             }
             self.post { $0.reloadFinished(result) }
@@ -140,7 +146,9 @@ extension DaemonLoop {
     // MARK: - Drain
 
     /// SIGTERM or SIGINT: stop claiming, return queued jobs to `inbox/` at once, give jobs in
-    /// flight `drain_timeout` seconds.
+    /// flight `drain_timeout` seconds. Jobs with a history — attempts charged, transient
+    /// failures, a decided failure, or found in flight after a death — stay in `work/` for
+    /// the next start instead, so that what was learnt about them is kept.
     func beginDrain(signal sig: Int32) {
         switch state {
         case .ready, .reloading:
@@ -154,8 +162,15 @@ extension DaemonLoop {
         state = .draining(signal: sig, deadline: nil)
         logger.info("draining", metadata: ["signal": "\(sig)", "in_flight": "\(jobs.running.count)", "queued": "\(jobs.queued.count)"])
         notify(["STOPPING=1", "STATUS=draining \(jobs.running.count) jobs"])
-        for job in jobs.queued { folders.returnToInbox(job) }
+        for job in jobs.queued {
+            if job.attempts > 0 || job.retry != nil || job.decidedFailure != nil || !folders.returnToInbox(job) {
+                jobs.parked.append(job)
+            }
+        }
+        jobs.parked += jobs.alone
         jobs.queued.removeAll()
+        jobs.alone.removeAll()
+        jobs.inboxWaiting = countInbox() ?? jobs.inboxWaiting
         writeStatusNow()
         if jobs.running.isEmpty {
             finishDrain()
@@ -179,7 +194,7 @@ extension DaemonLoop {
                 return true
             }
             if returned {
-                folders.returnToInbox(job)
+                if !folders.returnToInbox(job) { jobs.parked.append(job) }
                 jobs.running[job.token] = nil
             }
         }
@@ -192,6 +207,8 @@ extension DaemonLoop {
         heartbeat?.cancel()
         watcher.stop()
         state = .stopped(exitCode: 0)
+        // The last status counts what is really there: the inbox as it is now.
+        jobs.inboxWaiting = countInbox() ?? jobs.inboxWaiting
         writeStatusNow()
         logger.info("stopped", metadata: ["done": "\(statistics.done)", "failed": "\(statistics.failed)"])
         stopped.signal()
@@ -218,15 +235,28 @@ extension DaemonLoop {
         let now = Date()
         let monotonic = Self.monotonic()
         timing.lastStatusWrite = monotonic
-        let waiting = jobs.inboxWaiting + jobs.queued.count
+        let claimed = jobs.queued.count + jobs.alone.count
+        let waiting = jobs.inboxWaiting + claimed + jobs.backoff.count + jobs.parked.count
+        let onDisk = jobs.backoff.values.filter(\.waitsOnDisk)
         let snapshot = StatusSnapshot(
             pid: getpid(), version: Daemon.version, state: state.status, startedAt: startedAt, updatedAt: now,
             model: processor?.identity ?? [:], models: processor?.modelIdentities ?? [],
-            waiting: waiting + jobs.retryWaiting, queued: jobs.queued.count,
+            waiting: waiting, queued: claimed, waitingOnDisk: onDisk.count,
             inFlight: jobs.running.count, done: statistics.done, failed: statistics.failed,
             latencyP50: statistics.percentile(0.5), latencyP95: statistics.percentile(0.95),
             throughput: statistics.throughput(now: monotonic, uptime: monotonic - startedMonotonic),
-            lastError: lastError?.message, lastErrorAt: lastError?.at)
+            lastError: lastError?.message, lastErrorAt: lastError?.at,
+            disk: DiskStatus(
+                freeBytes: disk.available, sizeBytes: disk.size, minFreeBytes: disk.minimumFree,
+                minFreeBytesSource: disk.minimumFreeSource,
+                claiming: !state.claims ? "off" : disk.pausedBecause == nil ? "open" : "paused", pausedBecause: disk.pausedBecause,
+                waitingJobs: onDisk.sorted { ($0.retry?.since ?? 0, $0.token) < ($1.retry?.since ?? 0, $1.token) }
+                    .prefix(DiskStatus.listedJobs).map { job in
+                        DiskStatus.WaitingJob(
+                            name: job.name, error: job.retry?.lastError ?? "", since: job.retry?.since ?? 0,
+                            failures: job.retry?.failures ?? 0, nextTry: job.retry?.nextTry ?? 0,
+                            givenUp: job.decidedFailure != nil)
+                    }))
         do {
             try FS.replaceFile(configuration.state.appending("status.json"), try snapshot.json())
             if let textfile = configuration.prometheusTextfile {
@@ -236,7 +266,7 @@ extension DaemonLoop {
             logger.error("cannot write status", metadata: ["error": "\(error)"])
         }
         if state.claims {
-            notify(["STATUS=ready; \(jobs.running.count) in flight, \(waiting) waiting, \(statistics.done) done, \(statistics.failed) failed"])
+            notify(["STATUS=ready; \(jobs.running.count) in flight, \(waiting) waiting (\(onDisk.count) on the disk), \(statistics.done) done, \(statistics.failed) failed"])
         }
     }
 

@@ -14,27 +14,53 @@ import SystemPackage
 /// headers to the `probes` queue and loading a model on SIGHUP to the `loading` queue, so
 /// that nothing slow runs on the control queue, whose heartbeat sends the watchdog pings.
 actor DaemonLoop {
-    /// Claimed jobs: waiting for a worker, running, or waiting out a retry delay.
+    /// Claimed jobs: waiting for a worker, running, or waiting out a retry's backoff.
     struct JobBook {
         var queued: [Job] = []
         var running: [String: Job] = [:]
-        /// Jobs waiting out ``JobPublisher/retryDelay`` after a transient failure (they stay in work/).
-        var retryWaiting = 0
+        /// Jobs found in flight after a process died: each runs alone, before any other job
+        /// starts (see ``CrashAttribution``).
+        var alone: [Job] = []
+        /// Jobs in `work/` waiting out a ``RetryPolicy`` backoff after a transient failure or
+        /// a failed publication, by token; each has its ``Job/retry``.
+        var backoff: [String: Job] = [:]
+        /// Jobs a drain could not return to `inbox/` (a newer file took the name); they stay
+        /// in `work/` for the next start.
+        var parked: [Job] = []
         /// Jobs in `inbox/` that the last scan did not claim.
         var inboxWaiting = 0
         /// A scan stopped for lack of capacity: rescan once half of it is free.
         var backlog = false
+
+        /// Tokens of every job this process holds.
+        var tokens: Set<String> {
+            Set(queued.map(\.token) + running.keys + alone.map(\.token) + backoff.keys + parked.map(\.token))
+        }
     }
 
     /// When things last happened, and what is already scheduled (so it is scheduled once).
     struct Timing {
         var lastRescan = 0.0
+        var lastWorkScan = 0.0
         var lastStatusWrite = 0.0
         var lastWatchdog = 0.0
         /// Wall-clock time of the planner's next deadline (settle time, `mask_wait`).
         var nextWakeup: Double?
         var scanScheduled = false
         var statusScheduled = false
+    }
+
+    /// The spool's file system as the last `statvfs` saw it, and why claiming pauses.
+    struct DiskState {
+        var size: Int64?
+        var available: Int64?
+        /// The `min_free_bytes` in force and where it comes from (`configured`, `auto: …`).
+        var minimumFree: Int64 = 0
+        var minimumFreeSource = ""
+        /// Claims that failed transiently (a full disk while making the work folder…).
+        var claimRetry: RetryState?
+        /// Why claiming is paused now; `nil` when it is open.
+        var pausedBecause: String?
     }
 
     nonisolated let control: ControlQueue
@@ -64,12 +90,12 @@ actor DaemonLoop {
     var sharedMasks = SharedMaskSnapshots()
     var jobs = JobBook()
     var timing = Timing()
+    var disk = DiskState()
     var statistics = JobStatistics()
     var lastError: (message: String, at: Date)?
-    var lowDiskLogged = false
     /// SIGTERM, SIGINT and SIGHUP, delivered on the control queue.
     var signalSources: [any DispatchSourceSignal] = []
-    /// The 0.25 s heartbeat (scans due, status, watchdog), from ready to stopped.
+    /// The 0.25 s heartbeat (scans due, retries due, status, watchdog), from ready to stopped.
     var heartbeat: (any DispatchSourceTimer)?
     private var tokenCounter = 0
 
@@ -81,7 +107,8 @@ actor DaemonLoop {
         (watcher, loader, logger) = (launch.watcher, launch.loader, launch.logger)
         let configuration = launch.configuration, logger = launch.logger
         folders = WorkFolders(configuration: configuration, logger: logger)
-        publisher = JobPublisher(logger: logger)
+        let run = "\(getpid())-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
+        publisher = JobPublisher(logger: logger, runName: run)
         planner = InboxPlanner(settle: configuration.settle, maskWait: configuration.maskWait, defaultMask: configuration.mask)
     }
 
@@ -123,12 +150,22 @@ actor DaemonLoop {
         }
     }
 
-    /// Every 0.25 s: due scans, the status file, the watchdog.
+    /// Every 0.25 s: the file system's free space, retries and scans that are due, the
+    /// status file, the watchdog.
     func tick() {
         let now = Self.monotonic()
+        if state.startsJobs {
+            if !jobs.backoff.isEmpty || disk.claimRetry != nil || disk.pausedBecause != nil { readSpace() }
+            startDueRetries()
+        }
         if state.claims {
             let wall = Date().timeIntervalSince1970
-            if now - timing.lastRescan >= configuration.rescanInterval || (timing.nextWakeup.map { wall >= $0 } ?? false) {
+            if now - timing.lastWorkScan >= configuration.rescanInterval {
+                timing.lastWorkScan = now
+                recoverStrandedJobs()
+            }
+            if now - timing.lastRescan >= configuration.rescanInterval || (timing.nextWakeup.map { wall >= $0 } ?? false)
+                || (disk.pausedBecause != nil && claimingPause() == nil) {
                 requestScan()
             }
         }
@@ -152,9 +189,30 @@ actor DaemonLoop {
         }
     }
 
-    /// Free places for claimed jobs: `workers` running plus `queue_capacity` waiting.
+    /// Free places for claimed jobs: `workers` running plus `queue_capacity` waiting (jobs
+    /// waiting out a backoff take places too).
     private var capacity: Int {
-        max(0, configuration.workers + configuration.queueCapacity - jobs.queued.count - jobs.running.count)
+        let held = jobs.queued.count + jobs.running.count + jobs.alone.count + jobs.backoff.count
+        return max(0, configuration.workers + configuration.queueCapacity - held)
+    }
+
+    /// What a listing of `inbox/` holds, for the planner.
+    private func inboxEntries() throws -> [InboxEntry] {
+        let inbox = configuration.inbox
+        return try FS.list(inbox).map { name -> InboxEntry in
+            guard !SpoolNames.isIgnored(name), let meta = try? FS.metadata(inbox.appending(name)) else {
+                return InboxEntry(name: name, stat: nil)
+            }
+            return InboxEntry(name: name, kind: meta.kind, size: meta.size, modified: meta.modified, inode: meta.inode)
+        }
+    }
+
+    /// The jobs `inbox/` holds now, as a scan would count them (claiming nothing).
+    func countInbox() -> Int? {
+        guard let entries = try? inboxEntries() else { return nil }
+        let now = Date().timeIntervalSince1970
+        var look = planner
+        return look.plan(entries, now: now, claiming: .paused(until: now)).inboxJobs
     }
 
     /// One pass over `inbox/`: lists it, lets the planner decide, and carries out its
@@ -166,21 +224,18 @@ actor DaemonLoop {
         guard state.claims else { return }
         timing.lastRescan = Self.monotonic()
         let c = configuration
-        let names: [String]
+        let entries: [InboxEntry]
         do {
-            names = try FS.list(c.inbox)
+            entries = try inboxEntries()
         } catch {
             record(error: "cannot read inbox: \(error)")
             return
         }
         let now = Date().timeIntervalSince1970
-        let entries = names.map { name -> InboxEntry in
-            guard !SpoolNames.isIgnored(name), let meta = try? FS.metadata(c.inbox.appending(name)) else {
-                return InboxEntry(name: name, stat: nil)
-            }
-            return InboxEntry(name: name, kind: meta.kind, size: meta.size, modified: meta.modified, inode: meta.inode)
-        }
-        let claiming: InboxPlanner.Claiming = diskHasRoom() ? .open(capacity: capacity) : .paused(until: now + 5)
+        readSpace()
+        let pause = claimingPause()
+        updatePause(pause)
+        let claiming: InboxPlanner.Claiming = pause == nil ? .open(capacity: capacity) : .paused(until: now + 5)
         planner.settle = c.settle
         planner.maskWait = c.maskWait
         planner.defaultMask = c.mask
@@ -189,7 +244,7 @@ actor DaemonLoop {
         var attempted = 0
         var probe: [(name: String, identity: FileIdentity)] = []
         var readOptions: [(name: String, identity: FileIdentity)] = []
-        for action in plan.actions {
+        claims: for action in plan.actions {
             switch action {
             case var .claim(claim):
                 if claim.kind == .job, claim.files.contains(where: { FS.isOpenForWriting(c.inbox.appending($0)) == true }) {
@@ -214,15 +269,27 @@ actor DaemonLoop {
                     }
                 }
                 attempted += 1
-                planner.claimed(claim)
-                switch folders.claim(claim, token: newToken(), claimedAt: Self.monotonic(), sharedMask: snapshot) {
+                switch folders.claim(claim, token: newToken(), claimedAt: Self.monotonic(),
+                                     pauseMilliseconds: c.debugClaimPauseMilliseconds, sharedMask: snapshot) {
                 case let .claimed(job):
+                    planner.claimed(claim)
+                    disk.claimRetry = nil
                     jobs.queued.append(job)
                     statusChanged()
                 case .taken:
-                    break
-                case let .failed(message):
+                    planner.claimed(claim)
+                case .busy:
+                    // Nothing moved: the files are still there for the next scan.
+                    attempted -= 1
+                    wakeup = min(wakeup ?? now + 0.5, now + 0.5)
+                case let .failed(message, noSpace):
+                    attempted -= 1
                     record(error: message)
+                    var retry = disk.claimRetry ?? RetryState(since: now)
+                    retry.recordFailure(message, noSpace: noSpace, freeBytes: disk.available, at: now, policy: c.retryPolicy)
+                    disk.claimRetry = retry
+                    updatePause(claimingPause())
+                    break claims
                 }
             case let .probe(name, identity):
                 probe.append((name, identity))
@@ -239,21 +306,46 @@ actor DaemonLoop {
         if !probe.isEmpty || !readOptions.isEmpty { startProbes(probe, options: readOptions, inbox: c.inbox, limit: c.maxBytes) }
     }
 
-    private func diskHasRoom() -> Bool {
-        guard configuration.minFreeBytes > 0 else { return true }
-        guard let free = try? FS.freeBytes(configuration.spool) else { return true }
-        if free < configuration.minFreeBytes {
-            if !lowDiskLogged {
-                lowDiskLogged = true
-                let message = "only \(free) bytes free on the spool's file system (min_free_bytes = \(configuration.minFreeBytes)); not claiming new jobs"
-                record(error: message)
-                logger.error("low disk space; claiming paused", metadata: ["free_bytes": "\(free)"])
-            }
-            return false
+    /// Reads the spool's file system size and free space (`statvfs`) and the
+    /// `min_free_bytes` in force.
+    func readSpace() {
+        if let space = try? FS.space(configuration.spool) {
+            disk.size = space.size
+            disk.available = space.available
         }
-        if lowDiskLogged { logger.info("disk space recovered; claiming resumed") }
-        lowDiskLogged = false
-        return true
+        (disk.minimumFree, disk.minimumFreeSource) = configuration.minimumFreeBytes(fileSystemSize: disk.size)
+    }
+
+    /// Why claiming must pause now, or `nil`: free space below `min_free_bytes`; a job
+    /// waiting after "no space" while the space has not come back; or claims that failed
+    /// transiently and whose backoff is not over.
+    func claimingPause() -> String? {
+        let now = Date().timeIntervalSince1970
+        if disk.minimumFree > 0, let free = disk.available, free < disk.minimumFree {
+            return "only \(free) bytes free on the spool's file system (min_free_bytes = \(disk.minimumFree), \(disk.minimumFreeSource))"
+        }
+        let full = jobs.backoff.values.compactMap(\.retry).filter { $0.noSpace && !$0.spaceRecovered(freeBytes: disk.available) }
+        if let first = full.min(by: { $0.since < $1.since }) {
+            return "the file system reported no space for \(full.count) job(s) waiting in work/ (\(first.lastError)); claiming resumes when space is freed"
+        }
+        if let retry = disk.claimRetry, !retry.isDue(at: now, freeBytes: disk.available) {
+            return "claiming failed (\(retry.lastError)); next try in \(InboxPlanner.format((retry.nextTry - now).rounded(.up))) s"
+        }
+        return nil
+    }
+
+    /// Logs and records a change of ``DiskState/pausedBecause``.
+    private func updatePause(_ reason: String?) {
+        if let reason, disk.pausedBecause == nil {
+            record(error: reason + "; not claiming new jobs")
+            logger.error("claiming paused", metadata: ["reason": "\(reason)"])
+        } else if reason == nil, disk.pausedBecause != nil {
+            logger.info("claiming resumed", metadata: ["free_bytes": "\(disk.available.map(String.init) ?? "unknown")"])
+        }
+        if reason != disk.pausedBecause {
+            disk.pausedBecause = reason
+            statusChanged()
+        }
     }
 
     private func newToken() -> String {
@@ -279,23 +371,56 @@ actor DaemonLoop {
         }
     }
 
+    // MARK: - Recovering work/
+
+    /// Takes the jobs a recovery found: those found in flight run alone first, the others
+    /// are queued.
+    func adopt(_ recovery: WorkFolders.Recovery) {
+        for message in recovery.errors { record(error: message) }
+        for job in recovery.jobs {
+            if job.runsAlone { jobs.alone.append(job) } else { jobs.queued.append(job) }
+        }
+        if !recovery.jobs.isEmpty { statusChanged() }
+    }
+
+    /// While running: jobs in `work/` that no live process holds (left by a process that
+    /// died beside this one, or by this one's cleanup failing after a publication) are
+    /// recovered without a restart.
+    func recoverStrandedJobs() {
+        let recovery = folders.recover(skipping: jobs.tokens, claimedAt: Self.monotonic(), now: Date().timeIntervalSince1970)
+        if !recovery.jobs.isEmpty {
+            logger.info("recovered jobs left in work/", metadata: ["jobs": "\(recovery.jobs.count)"])
+        }
+        adopt(recovery)
+        startJobs()
+    }
+
     // MARK: - Running jobs
 
-    /// Starts queued jobs on free workers.
+    /// Starts queued jobs on free workers. A job found in flight after a death runs alone:
+    /// nothing else starts until it is over.
     func startJobs() {
         guard state.startsJobs, let processor else { return }
+        defer { statusChanged() }
+        if jobs.running.values.contains(where: \.runsAlone) { return }
+        if !jobs.alone.isEmpty {
+            if jobs.running.isEmpty { start(jobs.alone.removeFirst(), processor: processor) }
+            return
+        }
         while jobs.running.count < configuration.workers, !jobs.queued.isEmpty {
-            let job = jobs.queued.removeFirst()
-            jobs.running[job.token] = job
-            job.phase.withLock { $0 = .running }
-            jobsQueue.async(execute: runner(job, processor: processor, configuration: configuration))
+            start(jobs.queued.removeFirst(), processor: processor)
         }
         // Back-pressure: rescan once half the claim capacity is free, not after every job.
         if jobs.backlog, jobs.queued.count + jobs.running.count <= (configuration.workers + configuration.queueCapacity) / 2 {
             jobs.backlog = false
             requestScan()
         }
-        statusChanged()
+    }
+
+    private func start(_ job: Job, processor: any JobProcessor) {
+        jobs.running[job.token] = job
+        job.phase.withLock { $0 = .running }
+        jobsQueue.async(execute: runner(job, processor: processor, configuration: configuration))
     }
 
     private nonisolated func runner(_ job: Job, processor: any JobProcessor, configuration: DaemonConfiguration) -> @Sendable () -> Void {
@@ -307,41 +432,73 @@ actor DaemonLoop {
 
     func jobFinished(_ job: Job, outcome: JobPublisher.Outcome) {
         jobs.running[job.token] = nil
+        job.runsAlone = false
         job.phase.withLock { if $0 != .returned { $0 = .finished } }
         let now = Self.monotonic()
         switch outcome {
         case .published:
             statistics.record(latency: now - job.claimedAt, at: now, failed: false)
+            disk.claimRetry = nil
         case let .failed(name, reason):
             statistics.record(latency: now - job.claimedAt, at: now, failed: true)
             record(error: "\(name): \(reason)")
         case .returned:
             break
-        case let .stuck(message):
-            record(error: message)
-            job.unlock()
+        case let .transient(message, noSpace, stage):
+            wait(job, message, noSpace: noSpace, transientStage: stage)
         case let .retry(message):
-            record(error: message + " (will retry)")
-            logger.warning("transient failure; the job stays in work/ and runs again", metadata: [
-                "job": "\(job.name)", "attempts": "\(job.attempts)", "error": "\(message)",
-            ])
-            jobs.retryWaiting += 1
-            control.queue.asyncAfter(deadline: .now() + JobPublisher.retryDelay, execute: handler { $0.retryDue(job) })
+            wait(job, "\(message) (attempt \(job.attempts) of \(configuration.maxAttempts))", noSpace: false, transientStage: nil)
         }
         if case .draining = state {
             if jobs.running.isEmpty { finishDrain() }
             return
         }
         startJobs()
-        statusChanged()
     }
 
-    private func retryDue(_ job: Job) {
-        jobs.retryWaiting -= 1
-        // While draining or stopped the job simply stays in work/ for the next start.
-        guard state.startsJobs else { return }
-        job.phase.withLock { $0 = .queued }
-        jobs.queued.append(job)
+    /// Puts a job that met a transient failure (`transientStage` set) or a failed
+    /// publication in backoff: it stays in `work/` and runs again when
+    /// ``RetryState/isDue(at:freeBytes:)``. Transient failures past `transient_give_up`
+    /// decide the job's failure, published at the next try.
+    private func wait(_ job: Job, _ message: String, noSpace: Bool, transientStage: String?) {
+        let policy = configuration.retryPolicy
+        let wall = Date().timeIntervalSince1970
+        if noSpace { readSpace() }
+        var retry = job.retry ?? RetryState(since: wall)
+        if let stage = transientStage {
+            if retry.failures == 0 { folders.noteTransientSince(job, since: retry.since) }
+            if job.decidedFailure == nil, job.presetFailure == nil, retry.givesUp(at: wall, policy: policy) {
+                let reason = "gave up after \(InboxPlanner.format((wall - retry.since).rounded())) s of transient errors (transient_give_up = \(InboxPlanner.format(policy.giveUpAfter)) s): \(message)"
+                job.decidedFailure = JobFailure(stage: stage, reason: reason)
+                logger.error("transient errors lasted past transient_give_up; the job goes to failed/ once that is possible",
+                             metadata: ["job": "\(job.name)", "since": "\(retry.since)"])
+            }
+        }
+        retry.recordFailure(message, noSpace: noSpace, freeBytes: disk.available, at: wall, policy: policy)
+        job.retry = retry
+        job.waitsOnDisk = transientStage != nil
+        jobs.backoff[job.token] = job
+        let delay = InboxPlanner.format(((retry.nextTry - wall) * 100).rounded() / 100)
+        record(error: "\(message) (will retry in \(delay) s)")
+        logger.warning(transientStage == nil ? "publishing failed; the job stays in work/ and runs again"
+                                              : "transient failure; the job stays in work/ and runs again", metadata: [
+            "job": "\(job.name)", "attempts": "\(job.attempts)", "failures": "\(retry.failures)",
+            "retry_in": "\(delay)", "error": "\(message)",
+        ])
+        if noSpace { updatePause(claimingPause()) }
+    }
+
+    /// Moves jobs whose backoff is over (or whose "no space" is gone) back to the queue.
+    private func startDueRetries() {
+        guard !jobs.backoff.isEmpty else { return }
+        let wall = Date().timeIntervalSince1970
+        let due = jobs.backoff.values.filter { $0.retry?.isDue(at: wall, freeBytes: disk.available) ?? true }
+        guard !due.isEmpty else { return }
+        for job in due.sorted(by: { $0.token < $1.token }) {
+            jobs.backoff[job.token] = nil
+            job.phase.withLock { $0 = .queued }
+            jobs.queued.append(job)
+        }
         startJobs()
     }
 

@@ -139,6 +139,12 @@ enum FS {
         try io { () throws(SystemIOError) in try FileSystem.freeBytes(path) }
     }
 
+    /// The size of the file system holding `path` and the bytes available on it (`statvfs`).
+    static func space(_ path: FilePath) throws(SpoolError) -> (size: Int64, available: Int64) {
+        let space = try io { () throws(SystemIOError) in try FileSystem.space(path) }
+        return (space.size, space.available)
+    }
+
     /// Whether some process has `path` open for writing (`true`, `false`, or `nil` when
     /// the kernel would not say).
     static func isOpenForWriting(_ path: FilePath) -> Bool? {

@@ -56,8 +56,9 @@ struct InboxClaim: Sendable, Equatable {
     /// work folder with the claim.
     var sharedMask: String? = nil
 
-    /// The folder name the result gets in `outbox/` or `failed/`.
-    var outputName: String { SpoolNames.outputName(for: job) }
+    /// The folder name the result gets in `outbox/` or `failed/`: `NAME` for a refused
+    /// entry too (`failed/notes/` for `notes.txt`), as for a job.
+    var outputName: String { SpoolNames.outputName(for: kind == .refused ? SpoolNames.jobName(of: job) : job) }
 }
 
 /// What the planner asks its caller to do.

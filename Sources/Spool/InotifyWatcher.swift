@@ -21,10 +21,15 @@ enum InotifyEvent: Sendable, Equatable {
 /// aborts the process for a descriptor ≥ 1024). After that every libinotifytools call is
 /// made on one dedicated thread, started by ``start(watching:logger:handler:)``: it waits
 /// for one event at a time with a one-second timeout, copies it, and hands it to `handler`.
+/// ``stop()`` wakes that wait at once with `SIGUSR2` (whose handler does nothing), so that
+/// an idle daemon exits without waiting out the timeout.
 public final class InotifyWatcher: @unchecked Sendable {
-    // Thread-safety: `thread` is written once in `start`; the library is touched only by
-    // `initialize` (before `start`) and then only by the watcher thread; `stopping` is a Mutex.
+    // Thread-safety: `started` is only touched by the thread that calls `start` and `stop`;
+    // the library is touched only by `initialize` (before `start`) and then only by the
+    // watcher thread; `stopping` and `thread` are Mutexes.
     private let stopping = Mutex(false)
+    /// The watcher thread, for ``stop()``'s wake-up signal.
+    private let thread = Mutex<pthread_t?>(nil)
     private let watchResult = Mutex<Int32>(0)
     private let finished = DispatchSemaphore(value: 0)
     private var started = false
@@ -56,8 +61,16 @@ public final class InotifyWatcher: @unchecked Sendable {
     func start(watching directory: FilePath, logger: Logger, handler: @escaping @Sendable (InotifyEvent) -> Void) throws {
         precondition(!started, "start once")
         started = true
+        Self.installWakeHandler()
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
+            // Threads inherit their creator's signal mask (a Dispatch or Swift concurrency
+            // thread blocks signals); the wake-up must get through.
+            var wake = sigset_t()
+            sigemptyset(&wake)
+            sigaddset(&wake, SIGUSR2)
+            pthread_sigmask(SIG_UNBLOCK, &wake, nil)
+            self.thread.withLock { $0 = pthread_self() }
             let mask = Int32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
             let ok = directory.withPlatformString { inotifytools_watch_file($0, mask) }
             self.watchResult.withLock { $0 = ok == 1 ? 0 : max(inotifytools_error(), 1) }
@@ -107,11 +120,25 @@ public final class InotifyWatcher: @unchecked Sendable {
         }
     }
 
-    /// Stops the watcher thread (within about a second) and releases libinotifytools.
+    /// Stops the watcher thread and releases libinotifytools. The thread's wait for events
+    /// is interrupted by `SIGUSR2` (sent again every 50 ms, in case it arrived just before
+    /// the wait began), so this returns within milliseconds.
     func stop() {
         guard started else { return }
         stopping.withLock { $0 = true }
-        finished.wait()
+        while true {
+            if let thread = thread.withLock({ $0 }) { _ = pthread_kill(thread, SIGUSR2) }
+            if finished.wait(timeout: .now() + .milliseconds(50)) == .success { break }
+        }
         started = false
+    }
+
+    /// A `SIGUSR2` handler that does nothing but interrupt a blocking call (no `SA_RESTART`).
+    private static func installWakeHandler() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGUSR2, &action, nil)
     }
 }

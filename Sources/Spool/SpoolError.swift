@@ -20,7 +20,8 @@ public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
     case limitExceeded(String)
     /// A job has a mask or options but its image never arrived, or the reverse.
     case incompleteJob(String)
-    /// A job was started `attempts` times and never finished (the daemon died each time).
+    /// The daemon died `attempts` times while the job was the only one in flight (a
+    /// poison job), or its results could not be published that many times.
     case tooManyAttempts(Int)
     /// The model could not be loaded; the previous one (if any) stays in use.
     case modelLoad(path: String, reason: String)
@@ -29,12 +30,19 @@ public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
     case outputFailed(String)
 
     /// Whether the failure is about the machine rather than the job, so that the job is
-    /// kept in `work/` and retried (up to `max_attempts`) instead of failed at once: a
-    /// system call that failed with `ENOSPC`, `EDQUOT`, `EIO`, `EROFS` or `ENOMEM` while
-    /// reading the inputs, writing the results or publishing them (SystemIO's one rule,
-    /// `SystemIOError.isTransient(_:)`). Everything else is the job's fault.
+    /// kept in `work/` and tried again with backoff (``RetryPolicy``; not an attempt)
+    /// instead of failed at once: a system call that failed with `ENOSPC`, `EDQUOT`, `EIO`,
+    /// `EROFS` or `ENOMEM` while reading the inputs, writing the results or publishing them
+    /// (SystemIO's one rule, `SystemIOError.isTransient(_:)`). Everything else is the job's fault.
     public var isTransient: Bool {
         if case .system(_, _, let code) = self { return SystemIOError.isTransient(code) }
+        return false
+    }
+
+    /// Whether the failure says the file system has no room (`ENOSPC`, `EDQUOT`): claiming
+    /// pauses until space is freed.
+    public var isNoSpace: Bool {
+        if case .system(_, _, let code) = self { return SystemIOError.isNoSpace(code) }
         return false
     }
 
@@ -55,7 +63,7 @@ public enum SpoolError: Error, CustomStringConvertible, Sendable, Equatable {
         case let .incompleteJob(message):
             return message
         case let .tooManyAttempts(attempts):
-            return "the job was started \(attempts) times and never finished (the daemon stopped during each attempt, or its results could not be written); giving up"
+            return "the job was tried \(attempts) times and never finished (the daemon died while it was the only job running, or its results could not be published); giving up"
         case let .modelLoad(path, reason):
             return "cannot load model '\(path)': \(reason)"
         case let .outputFailed(message):

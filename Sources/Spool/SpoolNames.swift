@@ -40,23 +40,43 @@ enum SpoolNames {
         return .unknown
     }
 
-    /// The job name of any input: its role's name, or the whole name for unknown ones.
+    /// The job name of any entry, the `NAME` of `failed/NAME/` and `outbox/NAME/`: its
+    /// role's name (`photo` for `photo.png`, `photo.mask.png`, `photo.json`), or for any
+    /// other name the name without its last extension (`notes` for `notes.txt`).
     static func jobName(of name: String) -> String {
-        role(of: name).jobName ?? name
+        if let job = role(of: name).jobName { return job }
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return name }
+        return String(name[..<dot])
     }
 
     /// A safe folder name for results: control characters become `_`, at most 200 bytes
     /// (cut at a character boundary), never empty or starting with a dot.
     static func outputName(for jobName: String) -> String {
         var result = ""
-        for scalar in jobName.unicodeScalars {
-            let bad = scalar.value < 0x20 || scalar.value == 0x7F || scalar == "/"
-                || (0x80..<0xA0).contains(scalar.value) || scalar == "\u{FFFD}"
-            let piece = bad ? "_" : String(scalar)
+        for piece in safeScalars(of: jobName) {
             if result.utf8.count + piece.utf8.count > 200 { break }
             result += piece
         }
         while result.hasPrefix(".") { result = "_" + result.dropFirst() }
         return result.isEmpty ? "_" : result
+    }
+
+    /// The name an input is copied under into `outbox/NAME/` or `failed/NAME/`: the same
+    /// characters as ``outputName(for:)`` replaces become `_` (so `new⏎line.png` is copied
+    /// as `new_line.png`), never starting with a dot. Not shortened: it was a file name already.
+    static func safeFileName(_ name: String) -> String {
+        var result = safeScalars(of: name).joined()
+        while result.hasPrefix(".") { result = "_" + result.dropFirst() }
+        return result.isEmpty ? "_" : result
+    }
+
+    /// Each scalar of `name`, or `_` for a control character (C0, DEL, C1), `/` or the
+    /// replacement character (a byte that was not UTF-8).
+    private static func safeScalars(of name: String) -> [String] {
+        name.unicodeScalars.map { scalar in
+            let bad = scalar.value < 0x20 || scalar.value == 0x7F || scalar == "/"
+                || (0x80..<0xA0).contains(scalar.value) || scalar == "\u{FFFD}"
+            return bad ? "_" : String(scalar)
+        }
     }
 }

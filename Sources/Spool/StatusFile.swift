@@ -17,6 +17,7 @@ struct StatusSnapshot {
     var models: [[String: IdentityValue]] = []
     var waiting: Int
     var queued: Int
+    var waitingOnDisk: Int = 0
     var inFlight: Int
     var done: Int
     var failed: Int
@@ -25,6 +26,7 @@ struct StatusSnapshot {
     var throughput: Double
     var lastError: String?
     var lastErrorAt: Date?
+    var disk = DiskStatus()
 
     private static func iso(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
@@ -43,7 +45,9 @@ struct StatusSnapshot {
             "uptime_seconds": updatedAt.timeIntervalSince(startedAt),
             "model": model.jsonObject,
             "models": models.map(\.jsonObject),
-            "jobs": ["waiting": waiting, "queued": queued, "in_flight": inFlight, "done": done, "failed": failed],
+            "jobs": ["waiting": waiting, "queued": queued, "waiting_on_disk": waitingOnDisk, "in_flight": inFlight,
+                     "done": done, "failed": failed],
+            "disk": disk.jsonObject(iso: Self.iso),
             "latency_seconds": ["p50": latencyP50.map { $0 as Any } ?? NSNull(), "p95": latencyP95.map { $0 as Any } ?? NSNull()],
             "throughput_jobs_per_second": throughput,
             "last_error": lastError.map { ["message": $0, "at": lastErrorAt.map(Self.iso) ?? ""] as Any } ?? NSNull(),
@@ -64,6 +68,11 @@ struct StatusSnapshot {
         metric("up", "gauge", "1 while the daemon is ready", state == .ready ? 1 : 0, "{state=\"\(state.rawValue)\"}")
         metric("jobs_waiting", "gauge", "Jobs in the inbox or claimed, not yet started", Double(waiting))
         metric("jobs_in_flight", "gauge", "Jobs being processed", Double(inFlight))
+        metric("jobs_waiting_on_disk", "gauge", "Jobs in work/ waiting to retry after a transient error (disk full, I/O error)",
+               Double(waitingOnDisk))
+        metric("claiming_paused", "gauge", "1 while claiming is paused (low or no space, failed claims)",
+               disk.claiming == "paused" ? 1 : 0)
+        if let free = disk.freeBytes { metric("spool_free_bytes", "gauge", "Bytes free on the spool's file system", Double(free)) }
         metric("jobs_done_total", "counter", "Jobs published to outbox/ since start", Double(done))
         metric("jobs_failed_total", "counter", "Jobs published to failed/ since start", Double(failed))
         metric("latency_p50_seconds", "gauge", "Median claim-to-publish latency", latencyP50 ?? 0)
@@ -71,6 +80,51 @@ struct StatusSnapshot {
         metric("throughput_jobs_per_second", "gauge", "Jobs finished per second over the last minute", throughput)
         metric("start_time_seconds", "gauge", "Start time, seconds since the epoch", startedAt.timeIntervalSince1970)
         return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+}
+
+/// The spool's file system and the jobs waiting on it, as `status.json`'s `disk` shows them.
+struct DiskStatus {
+    /// A job waiting in `work/` after transient errors.
+    struct WaitingJob {
+        var name: String
+        var error: String
+        /// Wall-clock seconds: the first transient error of the run, the next try.
+        var since: Double
+        var failures: Int
+        var nextTry: Double
+        /// `transient_give_up` passed: the next try publishes the failure.
+        var givenUp: Bool
+    }
+
+    /// At most this many waiting jobs are listed (the count is in `jobs.waiting_on_disk`).
+    static let listedJobs = 20
+
+    var freeBytes: Int64?
+    var sizeBytes: Int64?
+    var minFreeBytes: Int64 = 0
+    var minFreeBytesSource = ""
+    /// `open`, `paused` (see `paused_because`) or `off` (starting, reloading, draining, stopped).
+    var claiming = "off"
+    var pausedBecause: String?
+    var waitingJobs: [WaitingJob] = []
+
+    func jsonObject(iso: (Date) -> String) -> [String: Any] {
+        [
+            "free_bytes": freeBytes.map { $0 as Any } ?? NSNull(),
+            "size_bytes": sizeBytes.map { $0 as Any } ?? NSNull(),
+            "min_free_bytes": minFreeBytes,
+            "min_free_bytes_source": minFreeBytesSource,
+            "claiming": claiming,
+            "paused_because": pausedBecause.map { $0 as Any } ?? NSNull(),
+            "waiting_jobs": waitingJobs.map { job -> [String: Any] in
+                [
+                    "name": job.name, "error": job.error, "since": iso(Date(timeIntervalSince1970: job.since)),
+                    "failures": job.failures, "next_try_at": iso(Date(timeIntervalSince1970: job.nextTry)),
+                    "given_up": job.givenUp,
+                ]
+            },
+        ]
     }
 }
 

@@ -101,9 +101,28 @@ public enum FileSystem {
 
     /// Bytes available to unprivileged users on the file system holding `path` (`statvfs`).
     public static func freeBytes(_ path: FilePath) throws(SystemIOError) -> Int64 {
+        try space(path).available
+    }
+
+    /// The size of a file system and the space left on it.
+    public struct Space: Sendable, Equatable {
+        /// Bytes the file system holds in all (`f_blocks × f_frsize`).
+        public var size: Int64
+        /// Bytes available to unprivileged users (`f_bavail × f_frsize`).
+        public var available: Int64
+
+        /// Creates a reading.
+        public init(size: Int64, available: Int64) {
+            self.size = size
+            self.available = available
+        }
+    }
+
+    /// The size of the file system holding `path` and the bytes available on it (`statvfs`).
+    public static func space(_ path: FilePath) throws(SystemIOError) -> Space {
         var info = statvfs()
         try Syscall.libc("statvfs", path) { path.withPlatformString { statvfs($0, &info) } }
-        return Int64(info.f_bavail) * Int64(info.f_frsize)
+        return Space(size: Int64(info.f_blocks) * Int64(info.f_frsize), available: Int64(info.f_bavail) * Int64(info.f_frsize))
     }
 
     // MARK: - Reading

@@ -36,6 +36,13 @@ public enum SystemIOError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether a transient failure says that the file system has no room left: `ENOSPC`
+    /// (disk full) or `EDQUOT` (quota). Writing more waits until space is freed.
+    /// - Parameter code: the `errno` of a failed system call.
+    public static func isNoSpace(_ code: Errno) -> Bool {
+        code == .noSpace || code == .diskQuotaExceeded
+    }
+
     /// The path the error is about.
     public var path: String {
         switch self {

@@ -34,6 +34,8 @@ struct CompleteCommand: ParsableCommand {
     var temperature: Double = 1
     @Option(help: "Scan orientation: auto (the one that leaves the fewest visible pixels after the hole; needs a model with orientation support), or upright, vertical-flip, horizontal-flip, half-turn, transpose, transpose-vertical-flip, transpose-horizontal-flip, transpose-half-turn.")
     var orientation = "auto"
+    @Option(help: "Metropolis–Hastings moves per particle on each row of a hole that is not exact (0 = none).")
+    var rowMoves = CompletionOptions().rowMoves
     @Option(help: "Context margin in pixels around each hole; each hole is completed in its own window. \"image\" completes the whole image as one.")
     var windowMargin = String(CompletionWindows.defaultMargin)
     @Flag(help: "Compute the NLL map over the whole completed image, not only the windows.")
@@ -126,6 +128,7 @@ struct CompleteCommand: ParsableCommand {
             samples: samples, seed: seed, temperature: temperature, threads: compute.workers,
             orientation: Orientation(name: orientation), windowMargin: Int(windowMargin), fullImageNLLMap: fullNLLMap)
         options.adaptation.steps = adapt
+        options.rowMoves = rowMoves
         options.adaptation.maxSeconds = adaptSeconds
         var result = try completer.complete(input, mask: occlusion, options: options)
         result.report.mask = summary

@@ -21,6 +21,10 @@ struct EvalCommand: ParsableCommand {
     var samples = 16
     @Option(help: "With --occlude: scan orientation, auto (as the completer chooses) or a fixed one such as upright.")
     var orientation = "auto"
+    @Option(help: "With --occlude: Metropolis–Hastings moves per particle on each row of a hole that is not exact (0 = none).")
+    var rowMoves = CompletionOptions().rowMoves
+    @Option(help: "With --occlude: particles that resample together (an island); K particles form ⌈K / this⌉ independent islands.")
+    var particlesPerIsland = CompletionOptions().particlesPerIsland
     @Option(help: "With --occlude: random seed of the particles.")
     var seed: UInt64 = 1
     @Flag(help: "Record the result (test NLL and per-image bits/dim percentiles) in the model file's metadata.")
@@ -94,7 +98,11 @@ extension EvalCommand {
     /// `--occlude`: bits/dim of the true occluded sub-pixels given the visible ones.
     func evaluateCompletion(model: PixelRNN, path: String, set: ImageDataset, region: OcclusionRegion) throws {
         let completer = Completer(model: model)
-        let options = CompletionOptions(samples: samples, seed: seed, threads: 1, orientation: Orientation(name: orientation))
+        var chosen = CompletionOptions(samples: samples, seed: seed, threads: 1, orientation: Orientation(name: orientation))
+        chosen.rowMoves = rowMoves
+        chosen.particlesPerIsland = particlesPerIsland
+        try chosen.validate()
+        let options = chosen
         let started = Date()
         let results = UnsafeMutablePointer<ConditionalLikelihood?>.allocate(capacity: set.count)
         results.initialize(repeating: nil, count: set.count)
@@ -120,7 +128,8 @@ extension EvalCommand {
         print("model       \(path)")
         print("data        \(set.description), \(region.rawValue) occluded")
         print("orientation \(orientations.joined(separator: ", "))")
-        print(String(format: "images      %d in %.1f s (%.1f ms/image), K = %d", set.count, seconds, 1000 * seconds / Double(set.count), samples))
+        print(String(format: "images      %d in %.1f s (%.1f ms/image), K = %d, %d row move%@", set.count, seconds,
+                     1000 * seconds / Double(set.count), samples, rowMoves, rowMoves == 1 ? "" : "s"))
         print(String(format: "conditional %.4f bits/dim of the occluded sub-pixels (%.2f nats/image), %@",
                      nats / Double(dims) / log(2), nats / Double(set.count),
                      exact ? "exact" : "estimated (log p(visible) from the particles)"))

@@ -31,7 +31,8 @@ struct InspectCommand: ParsableCommand {
         print("sha256        \(try SafetensorsFile.sha256(ofFileAt: path))")
         print("architecture  \(cfg.architecture) (\(cfg.architecture.rawValue))")
         print("channels      \(cfg.channels)  levels \(cfg.levels)")
-        print("size          h = \(cfg.hidden), \(cfg.blocks) blocks, output \(cfg.features)→\(cfg.outputHidden)→\(cfg.levels * cfg.channels)")
+        print("size          h = \(cfg.hidden), \(cfg.blocks) blocks, output \(cfg.features)→\(cfg.outputHidden)→\(cfg.outputWidth)")
+        print("distribution  \(cfg.distribution)")
         print("parameters    \(model.parameterCount)")
         print("metadata:")
         for key in model.metadata.keys.sorted() { print("  \(key) = \(model.metadata[key]!)") }

@@ -35,6 +35,10 @@ struct TrainCommand: ParsableCommand {
     var outputHidden: Int?
     @Option(help: "Scan orientations: 1 (upright only) or 8 (every flip and transpose, learned per orientation and trained as augmentation).")
     var orientations = 1
+    @Option(help: "Output distribution of each sub-pixel: softmax (the paper's 256-way softmax) or mixture (a discretized mixture of logistics, PixelCNN++).")
+    var distribution = "softmax"
+    @Option(help: "Logistic components per sub-pixel for --distribution mixture.")
+    var mixtureComponents = 10
     @Option(help: "Start from this model's weights (adding orientation support when --orientations 8 asks for it).")
     var initFrom: String?
     @Option(help: "Images per step.")
@@ -68,6 +72,18 @@ struct TrainCommand: ParsableCommand {
         guard !(resume && initFrom != nil) else { throw ValidationError("--resume and --init-from exclude each other") }
         guard batch >= 1, steps >= 1, hidden >= 1, blocks >= 0 else { throw ValidationError("sizes must be positive") }
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
+        _ = try outputDistribution()
+    }
+
+    /// The distribution that --distribution and --mixture-components name.
+    func outputDistribution() throws -> OutputDistribution {
+        switch distribution {
+        case "softmax": return .softmax
+        case "mixture":
+            guard (1...64).contains(mixtureComponents) else { throw ValidationError("--mixture-components must be in 1...64") }
+            return .logisticMixture(components: mixtureComponents)
+        default: throw ValidationError("--distribution must be softmax or mixture")
+        }
     }
 
     func run() throws {
@@ -95,7 +111,8 @@ struct TrainCommand: ParsableCommand {
         } else {
             let config = ModelConfiguration(
                 architecture: Architecture(rawValue: arch)!, channels: train.channels, hidden: hidden,
-                blocks: blocks, outputHidden: outputHidden, orientations: orientations)
+                blocks: blocks, outputHidden: outputHidden, orientations: orientations,
+                distribution: try outputDistribution())
             model = try PixelRNN(configuration: config, seed: seed)
         }
         var options = TrainingOptions()

@@ -48,6 +48,12 @@ struct Entrypoint: ParsableCommand {
     @Option(help: .hidden)
     var debugReloadDelayMs: Int = 0
 
+    @Option(help: .hidden)
+    var debugClaimPauseMs: Int = 0
+
+    @Option(help: .hidden)
+    var debugCrashOn: String = ""
+
     func run() throws {
         // libinotifytools first, so that its descriptor is small (it uses select()).
         let watcher = try InotifyWatcher.initialize()
@@ -67,6 +73,8 @@ struct Entrypoint: ParsableCommand {
         var configuration = try DaemonConfiguration.load(file: file, overrides: overrides)
         configuration.debugJobDelayMilliseconds = max(0, debugJobDelayMs)
         configuration.debugReloadDelayMilliseconds = max(0, debugReloadDelayMs)
+        configuration.debugClaimPauseMilliseconds = max(0, debugClaimPauseMs)
+        configuration.debugCrashJobName = debugCrashOn
         let loader: JobProcessorLoader
         switch processor {
         case .pixelrnn: loader = CompletionJobProcessor.loader

@@ -7,8 +7,21 @@ import Testing
     /// for whole-row runs, single-pixel runs with one re-run per channel, and mixed runs.
     @Test(arguments: Architecture.allCases, [(1, 0), (3, 0), (1, 1), (3, 1), (1, 2), (3, 2)])
     func incrementalLogitsEqualFullForward(architecture: Architecture, style: (channels: Int, runStyle: Int)) throws {
-        let (channels, runStyle) = style
-        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 21, architecture: architecture)
+        try compareWithFullForward(architecture: architecture, channels: style.channels, runStyle: style.runStyle,
+                                   distribution: .softmax)
+    }
+
+    /// The same with a logistic mixture output, whose G and B distributions also read the
+    /// pixel's earlier channels directly (the linear coefficients).
+    @Test(arguments: Architecture.allCases, [(1, 1), (3, 1), (3, 2)])
+    func mixtureDistributionsEqualFullForward(architecture: Architecture, style: (channels: Int, runStyle: Int)) throws {
+        try compareWithFullForward(architecture: architecture, channels: style.channels, runStyle: style.runStyle,
+                                   distribution: .logisticMixture(components: 3))
+    }
+
+    func compareWithFullForward(architecture: Architecture, channels: Int, runStyle: Int, distribution: OutputDistribution) throws {
+        let model = try randomModel(
+            channels: channels, hidden: 6, blocks: 2, seed: 21, architecture: architecture, distribution: distribution)
         liftReLUBiases(model)
         let height = 5, width = 7, levels = model.configuration.levels, particles = 2
         let imageSize = height * width * channels
@@ -17,6 +30,8 @@ import Testing
             model.logits(of: Array(images[(k * imageSize)..<((k + 1) * imageSize)]), height: height, width: width)
         }
         let state = try IncrementalState(model: model, particles: particles, height: height, width: width)
+        let logits = UnsafeMutablePointer<Float>.allocate(capacity: levels)
+        defer { logits.deallocate() }
         var worst: Float = 0
         for y in 0..<height {
             var runs: [Range<Int>]
@@ -37,13 +52,14 @@ import Testing
                             }
                         }
                     }
-                    let logits = state.logits(row: y, columns: run)
+                    state.logits(row: y, columns: run)
                     for k in 0..<particles {
                         for (jj, x) in run.enumerated() {
                             let channelsToCheck = run.count == 1 ? [pass] : Array(0..<channels)
                             for ch in channelsToCheck {
+                                state.logits(particle: k, position: jj, channel: ch, into: logits)
                                 for v in 0..<levels {
-                                    let a = logits[((k * run.count + jj) * channels + ch) * levels + v]
+                                    let a = logits[v]
                                     let b = full[k][((y * width + x) * channels + ch) * levels + v]
                                     worst = max(worst, abs(a - b))
                                 }
@@ -68,11 +84,13 @@ import Testing
 
 @Suite struct StreamingNLLTests {
     /// Row-by-row NLL equals the batched forward pass, per sub-pixel (1e-4 relative).
-    @Test(arguments: [(Architecture.rowLSTM, 1), (.rowLSTM, 3), (.diagonalBiLSTM, 1), (.pixelCNN, 3)])
-    func streamingNLLEqualsFullForward(architecture: Architecture, channels: Int) throws {
+    @Test(arguments: [(Architecture.rowLSTM, 1, false), (.rowLSTM, 3, false), (.diagonalBiLSTM, 1, false), (.pixelCNN, 3, false),
+                      (.rowLSTM, 3, true), (.diagonalBiLSTM, 1, true)])
+    func streamingNLLEqualsFullForward(architecture: Architecture, channels: Int, mixture: Bool) throws {
         let model = try PixelRNN(
             configuration: ModelConfiguration(architecture: architecture, channels: channels, hidden: 6, blocks: 2,
-                                              outputHidden: 9, levels: 16), seed: 4)
+                                              outputHidden: 9, levels: 16,
+                                              distribution: mixture ? .logisticMixture(components: 4) : .softmax), seed: 4)
         let height = 6, width = 9
         let pixels = randomPixels(count: height * width * channels, seed: 12)
         var full = [Float](repeating: 0, count: pixels.count)

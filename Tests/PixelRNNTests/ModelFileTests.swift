@@ -24,6 +24,23 @@ import TestSupport
         }
     }
 
+    /// A mixture model records its distribution and component count, and a reader
+    /// refuses a distribution it does not know.
+    @Test func mixtureDistributionIsRecorded() throws {
+        let dir = try TemporaryDirectory()
+        let model = try randomModel(channels: 3, distribution: .logisticMixture(components: 5))
+        let path = dir.url.appendingPathComponent("m.safetensors").path
+        try model.save(to: path)
+        let loaded = try PixelRNN(contentsOf: path)
+        #expect(loaded.configuration.distribution == .logisticMixture(components: 5))
+        #expect(loaded.tensorShapes.first { $0.name == "output_logits.weight" }?.shape == [5 * (3 + 4 + 5), 9, 1, 1])
+        var file = model.safetensors()
+        file.metadata["distribution"] = "gaussian"
+        let odd = dir.url.appendingPathComponent("odd.safetensors").path
+        try file.write(to: odd)
+        #expect(throws: ModelError.self) { try PixelRNN(contentsOf: odd) }
+    }
+
     /// Tensor names and shapes follow PyTorch's conventions.
     @Test func tensorNamesAndShapesFollowPyTorch() throws {
         let model = try PixelRNN(configuration: .benchRow)

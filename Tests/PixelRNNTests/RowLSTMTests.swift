@@ -6,12 +6,12 @@ import Testing
 /// that no connection is hidden by a zero.
 func randomModel(
     channels: Int, hidden: Int = 6, blocks: Int = 2, seed: UInt64 = 7, architecture: Architecture = .rowLSTM,
-    orientations: Int = 1
+    orientations: Int = 1, distribution: OutputDistribution = .softmax
 ) throws -> PixelRNN {
     let model = try PixelRNN(
         configuration: ModelConfiguration(
             architecture: architecture, channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: 16,
-            orientations: orientations),
+            orientations: orientations, distribution: distribution),
         seed: seed)
     var random = SplitMix(seed: seed &+ 99)
     let v = model.parameters.values
@@ -28,9 +28,9 @@ func randomPixels(count: Int, levels: Int = 16, seed: UInt64) -> [UInt8] {
 @Suite struct CausalityTests {
     /// Changing sub-pixel t (raster order, then channel) must not change the logits of
     /// any sub-pixel s ≤ t, and must change the logits of the next sub-pixel in the same row.
-    @Test(arguments: [1, 3])
-    func noOutputDependsOnItsOwnOrLaterSubPixels(channels: Int) throws {
-        let model = try randomModel(channels: channels)
+    @Test(arguments: [(1, false), (3, false), (1, true), (3, true)])
+    func noOutputDependsOnItsOwnOrLaterSubPixels(channels: Int, mixture: Bool) throws {
+        let model = try randomModel(channels: channels, distribution: mixture ? .logisticMixture(components: 3) : .softmax)
         let height = 5, width = 6, levels = model.configuration.levels
         let base = randomPixels(count: height * width * channels, seed: 3)
         let reference = model.logits(of: base, height: height, width: width)
@@ -104,7 +104,19 @@ func randomPixels(count: Int, levels: Int = 16, seed: UInt64) -> [UInt8] {
     /// Tolerance: 2 % of the gradient's norm (float32 central differences, ε = 1e-3; larger steps cross ReLU kinks).
     @Test(arguments: Architecture.allCases, [1, 3])
     func everyTensorMatchesFiniteDifferences(architecture: Architecture, channels: Int) throws {
-        let model = try randomModel(channels: channels, hidden: 6, blocks: 2, seed: 11, architecture: architecture)
+        try checkGradients(architecture: architecture, channels: channels, distribution: .softmax)
+    }
+
+    /// The same for the discretized logistic mixture output (its loss, log-scale clamp
+    /// and linear channel coefficients included).
+    @Test(arguments: [(Architecture.rowLSTM, 1), (.rowLSTM, 3), (.pixelCNN, 3), (.diagonalBiLSTM, 3)])
+    func mixtureOutputMatchesFiniteDifferences(architecture: Architecture, channels: Int) throws {
+        try checkGradients(architecture: architecture, channels: channels, distribution: .logisticMixture(components: 3))
+    }
+
+    func checkGradients(architecture: Architecture, channels: Int, distribution: OutputDistribution) throws {
+        let model = try randomModel(
+            channels: channels, hidden: 6, blocks: 2, seed: 11, architecture: architecture, distribution: distribution)
         if architecture != .rowLSTM { liftReLUBiases(model) }
         let count = 2, height = 4, width = 5
         let pixels = randomPixels(count: count * height * width * channels, seed: 9)

@@ -145,7 +145,7 @@ struct DaemonTests {
         try h.start()
         defer { h.stop() }
         try h.eventually(20, "poison job failed") { h.names(h.failed) == ["poison"] }
-        #expect(try h.errorReason("poison").contains("started 2 times"))
+        #expect(try h.errorReason("poison").contains("tried 2 times"))
         #expect(h.names(h.failed.appendingPathComponent("poison")) == ["error.json", "poison.png"])
         #expect(h.names(h.outbox).isEmpty)
         try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
@@ -166,16 +166,20 @@ struct DaemonTests {
         try h.drop("badopts.png", Self.rgba)
         try FileManager.default.createDirectory(at: h.inbox.appendingPathComponent("folder.png"), withIntermediateDirectories: false)
         try FileManager.default.createSymbolicLink(atPath: h.inbox.appendingPathComponent("link.png").path, withDestinationPath: "/etc/passwd")
+        #expect(mkfifo(h.inbox.appendingPathComponent("evil.png").path, 0o644) == 0)
+        try h.drop("zero.png", [])
         let expected: [String: String] = [
             "corrupt": "corrupt PNG",
             "photo": "no mask",
             "wrongsize": "mask is 3×3 but the image is 6×5",
             "text": "expected PNG or JPEG",
             "huge": "100000×100000",
-            "notes.txt": "not a job input name",
+            "notes": "not a job input name",
             "badopts": "samples",
-            "folder.png": "is a directory",
-            "link.png": "is a symbolic link",
+            "folder": "is a directory",
+            "link": "is a symbolic link",
+            "evil": "is a FIFO",
+            "zero": "empty input",
         ]
         try h.eventually(40, "all bad inputs failed") { h.names(h.failed).count >= expected.count }
         #expect(h.names(h.failed) == expected.keys.sorted())
@@ -185,7 +189,11 @@ struct DaemonTests {
         }
         // Inputs are kept, untouched; links and folders are moved, never followed.
         #expect(h.names(h.failed.appendingPathComponent("wrongsize")) == ["error.json", "wrongsize.mask.png", "wrongsize.png"])
-        let link = h.failed.appendingPathComponent("link.png/link.png").path
+        // One rule for every name: failed/NAME/, the entry's name without its extension.
+        #expect(h.names(h.failed.appendingPathComponent("notes")) == ["error.json", "notes.txt"])
+        #expect(h.names(h.failed.appendingPathComponent("evil")) == ["error.json", "evil.png"])
+        #expect(h.names(h.failed.appendingPathComponent("zero")) == ["error.json", "zero.png"])
+        let link = h.failed.appendingPathComponent("link/link.png").path
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == "/etc/passwd")
         #expect(h.names(h.outbox).isEmpty)
         try h.drop("good.png", Self.rgba)

@@ -51,55 +51,82 @@ struct FaultInjectionTests {
         try h.eventually(10, "status counts") { h.jobs()["done"] == 1 && h.jobs()["failed"] == 0 }
     }
 
-    @Test func diskFullOnEveryFsyncKeepsTheJobInWorkUntilTheDiskRecovers() throws {
+    @Test func diskFullOnEveryFsyncKeepsTheJobWaitingInWorkWithoutAttemptsUntilTheDiskRecovers() throws {
         let h = try DaemonHarness()
         h.environment["PIXELRNND_FAULTS"] = "fsync:ENOSPC:*:/spool/"
         try h.start()
         try h.drop("full.png", Self.rgba)
-        try h.eventually(30, "error reported") { lastError(h).contains("No space left") }
-        // Retried up to max_attempts; neither outbox nor failed can be written, so the job
-        // and its input stay in work/.
-        try h.eventually(40, "given up for this run") { h.log.contains("cannot publish failure") }
-        #expect(injected(h, call: "fsync", errno: "ENOSPC").count >= 4, "3 publications and the failure's")
+        // Neither outbox/ nor failed/ can be written: the job waits in work/ with backoff,
+        // tried again and again, and the status says so and why.
+        try h.eventually(30, "several transient failures") {
+            h.log.split(separator: "\n").filter { $0.contains("transient failure") }.count >= 4
+        }
+        try h.eventually(10, "status counts the job waiting on the disk") {
+            let disk = (try? h.status())?["disk"] as? [String: Any]
+            let waiting = disk?["waiting_jobs"] as? [[String: Any]] ?? []
+            return h.jobs()["waiting_on_disk"] == 1 && h.jobs()["waiting"] == 1 && h.jobs()["in_flight"] == 0
+                && waiting.first?["name"] as? String == "full"
+                && (waiting.first?["error"] as? String ?? "").contains("No space left")
+                && (waiting.first?["failures"] as? Int ?? 0) >= 2
+                && disk?["claiming"] as? String == "paused"
+                && (disk?["paused_because"] as? String ?? "").contains("no space")
+        }
+        #expect(injected(h, call: "fsync", errno: "ENOSPC").count >= 4)
+        #expect(lastError(h).contains("No space left"), "\(lastError(h))")
+        #expect(h.log.contains("retry_in="))
         #expect(h.names(h.outbox).isEmpty)
         #expect(h.names(h.failed).isEmpty)
+        // No temporary result is left behind, and no attempt was charged.
+        #expect(h.hiddenNames(h.outbox).isEmpty && h.hiddenNames(h.failed).isEmpty)
         let tokens = h.names(h.work)
         #expect(tokens.count == 1)
-        #expect(tokens.first.map { h.names(h.work.appendingPathComponent($0)) } == ["full.png"])
-        h.stop()
-        // The disk recovers: at the next start the job ends in failed/ (attempts used up),
-        // with its input and the reason; nothing is lost or duplicated.
+        let folder = h.work.appendingPathComponent(tokens.first ?? "")
+        #expect(h.names(folder) == ["full.png"])
+        let dotFiles = h.hiddenNames(folder)
+        #expect(!dotFiles.contains(".attempts") && !dotFiles.contains { $0.hasSuffix(".tmp") }, "\(dotFiles)")
+        #expect(dotFiles.contains { $0.hasPrefix(".transient-since.") }, "\(dotFiles)")
+        // A drain leaves it in work/; the last status still counts it.
+        h.signal(SIGTERM)
+        #expect(try h.waitForExit(timeout: 20) == 0)
+        #expect(h.names(h.work) == tokens)
+        #expect(h.jobs()["waiting"] == 1 && h.jobs()["waiting_on_disk"] == 1)
+        // The disk recovers: at the next start the job is simply published (transient
+        // errors were never attempts); nothing is lost or duplicated.
         let firstRun = h.log.count
         h.environment["PIXELRNND_FAULTS"] = nil
         try h.start()
         defer { h.stop() }
-        try h.eventually(30, "job settled") { h.names(h.failed) == ["full"] }
+        try h.eventually(30, "job published") { h.names(h.outbox) == ["full"] }
         #expect(!h.log.dropFirst(firstRun).contains("injected fault"))
-        #expect(h.names(h.failed.appendingPathComponent("full")) == ["error.json", "full.png"])
-        let error = try errorDocument(h, "full")
-        #expect(error["stage"] as? String == "claim")
-        #expect((error["reason"] as? String ?? "").contains("started 3 times"), "\(error)")
-        #expect(h.names(h.outbox).isEmpty)
-        try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
+        #expect(h.names(h.outbox.appendingPathComponent("full")) == ["completed.png", "full.png", "report.json"])
+        #expect(h.names(h.failed).isEmpty)
+        try h.eventually(10, "work empty") { h.names(h.work).isEmpty && h.hiddenNames(h.work).isEmpty }
+        try h.eventually(10, "status clear") { h.jobs()["waiting_on_disk"] == 0 && h.jobs()["waiting"] == 0 }
     }
 
-    @Test func readOnlyOutboxSendsTheJobToFailedWithItsInputAfterBoundedAttempts() throws {
-        let h = try DaemonHarness()
+    @Test func aReadOnlyOutboxPastTransientGiveUpSendsTheJobToFailedWithItsInput() throws {
+        let h = try DaemonHarness(settings: ["transient_give_up": "1"])
         h.environment["PIXELRNND_FAULTS"] = "mkdir:EROFS:*:outbox/.tmp-"
         try h.start()
         defer { h.stop() }
         try h.drop("readonly.png", Self.rgba)
-        try h.eventually(40, "failed after bounded attempts") { h.names(h.failed) == ["readonly"] }
-        // One refused mkdir per attempt, and no more attempts than max_attempts.
-        #expect(injected(h, call: "mkdir", errno: "EROFS").count == 3, "\(h.log)")
+        try h.eventually(40, "failed after transient_give_up") { h.names(h.failed) == ["readonly"] }
+        // One refused mkdir per try, several tries (backoff 0.1 s doubling to 1 s), none of
+        // them an attempt.
+        let tries = injected(h, call: "mkdir", errno: "EROFS").count
+        #expect(tries >= 3, "\(h.log)")
         let error = try errorDocument(h, "readonly")
         let reason = error["reason"] as? String ?? ""
         #expect(error["stage"] as? String == "output")
-        #expect(error["attempts"] as? Int == 3)
-        #expect(reason.contains("gave up after 3 attempts"), "\(reason)")
+        #expect(error["attempts"] as? Int == 0)
+        #expect(error["transient_failures"] as? Int == tries)
+        #expect(error["transient_since"] is String)
+        #expect(reason.contains("of transient errors (transient_give_up = 1 s)"), "\(reason)")
         #expect(reason.contains("Read-only file system"), "\(reason)")
         #expect(h.names(h.failed.appendingPathComponent("readonly")) == ["error.json", "readonly.png"])
         #expect(h.names(h.outbox).isEmpty)
+        try h.eventually(10, "work empty") { h.names(h.work).isEmpty && h.hiddenNames(h.work).isEmpty }
+        #expect(h.hiddenNames(h.outbox).isEmpty && h.hiddenNames(h.failed).isEmpty)
     }
 
     @Test func aFileThatVanishesBetweenEventAndClaimIsTakenByTheNextScan() throws {

@@ -25,6 +25,22 @@ import Glibc
         #expect(!SystemIOError.tooLarge(path: "/x", bytes: 10, limit: 5).isTransient)
     }
 
+    @Test func noSpaceIsEnospcAndEdquotOnly() {
+        #expect(SystemIOError.isNoSpace(.noSpace) && SystemIOError.isNoSpace(.diskQuotaExceeded))
+        for code: Errno in [.ioError, .readOnlyFileSystem, .noMemory, .permissionDenied] {
+            #expect(!SystemIOError.isNoSpace(code), "\(code)")
+        }
+    }
+
+    @Test func spaceGivesTheFileSystemsSizeAndWhatIsAvailable() throws {
+        let folder = try TemporaryDirectory(prefix: "systemio-space")
+        let space = try FileSystem.space(FilePath(folder.url.path))
+        #expect(space.size > 0)
+        #expect(space.available >= 0 && space.available <= space.size)
+        #expect(try FileSystem.freeBytes(FilePath(folder.url.path)) <= space.size)
+        #expect(throws: SystemIOError.self) { try FileSystem.space(FilePath(folder.url.path + "/missing")) }
+    }
+
     @Test func descriptionsNameTheCallThePathAndErrno() {
         let error = SystemIOError.system(call: "fsync", path: "/spool/outbox", errno: .noSpace)
         #expect(error.description == "fsync(/spool/outbox) failed: No space left on device (errno 28)")

@@ -5,7 +5,8 @@ import SystemPackage
 /// Reading and writing models as safetensors files (docs/model-format.md).
 ///
 /// `__metadata__` holds the architecture under fixed keys (`format`, `architecture`,
-/// `channels`, `hidden`, `blocks`, `output_hidden`, `levels`) plus free-form provenance
+/// `channels`, `hidden`, `blocks`, `output_hidden`, `levels`, `orientations`,
+/// `distribution`, `mixture_components`) plus free-form provenance
 /// (`PixelRNN.metadata`). Tensors use PyTorch names and layouts. A training checkpoint
 /// also carries Adam's moments as `optimizer.first_moment` / `optimizer.second_moment`
 /// (flat, in the order of the model's tensors) and the step in `optimizer_step`.
@@ -14,7 +15,7 @@ extension PixelRNN {
     public static let fileFormat = "pixelrnnd-model-1"
     static let architectureKeys: Set<String> = [
         "format", "architecture", "channels", "hidden", "blocks", "output_hidden", "levels", "orientations",
-        "optimizer_step",
+        "distribution", "mixture_components", "optimizer_step",
     ]
 
     /// Loads a model file.
@@ -55,10 +56,18 @@ extension PixelRNN {
             guard let text = meta[key], let value = Int(text) else { throw fail("metadata \"\(key)\" missing or not an integer") }
             return value
         }
+        func distribution() throws(ModelError) -> OutputDistribution {
+            switch meta["distribution"] {
+            case nil, "softmax": return .softmax
+            case "logistic_mixture": return .logisticMixture(components: try integer("mixture_components"))
+            case let other?: throw fail("unknown output distribution \"\(other)\"")
+            }
+        }
         let config = ModelConfiguration(
             architecture: arch, channels: try integer("channels"), hidden: try integer("hidden"),
             blocks: try integer("blocks"), outputHidden: try integer("output_hidden"), levels: try integer("levels"),
-            orientations: meta["orientations"] == nil ? 1 : try integer("orientations"))
+            orientations: meta["orientations"] == nil ? 1 : try integer("orientations"),
+            distribution: try distribution())
         do { try config.validate() } catch { throw fail(error.description) }
         // Every model tensor must be in the file with its exact shape, so the file holds at
         // least as many weights as the model. Check a lower bound before allocating: the
@@ -99,6 +108,8 @@ extension PixelRNN {
         meta["output_hidden"] = String(cfg.outputHidden)
         meta["levels"] = String(cfg.levels)
         if cfg.supportsOrientations { meta["orientations"] = String(cfg.orientations) }
+        meta["distribution"] = cfg.distribution.fileName
+        if case .logisticMixture(let k) = cfg.distribution { meta["mixture_components"] = String(k) }
         var tensors: [String: SafetensorsTensor] = [:]
         for entry in parameters.entries {
             tensors[entry.name] = SafetensorsTensor(shape: entry.shape, values: parameters.exportTensor(entry))

@@ -27,7 +27,7 @@ public final class IncrementalState: @unchecked Sendable {
     /// Particle images, `particles × H × W × C` bytes.
     public private(set) var pixels: [UInt8]
 
-    private let f: Int, c: Int, levels: Int
+    private let f: Int, c: Int
     /// Per-architecture block state.
     private let blockState: any IncrementalBlocks
     /// Block inputs of the current row, per block (particles × W × 2h).
@@ -37,8 +37,11 @@ public final class IncrementalState: @unchecked Sendable {
     private let runStreamIn: FloatBuffer
     private let runStreamOut: FloatBuffer
     private let runOutputHidden: FloatBuffer
-    /// Logits of the last run: `particles × runLength × C × levels`.
+    /// Output features of the last run: `particles × runLength × outputWidth` (for the
+    /// softmax, the logits `particles × runLength × C × levels`).
     public let runLogits: UnsafeMutablePointer<Float>
+    /// First column and length of the last run.
+    private var runStart = 0, runLength = 0
     /// The scan orientation the pixels are in: selects the model's orientation
     /// embedding (no effect on a model without orientation support).
     public let orientation: Orientation
@@ -65,7 +68,6 @@ public final class IncrementalState: @unchecked Sendable {
         let cfg = model.configuration
         f = cfg.features
         c = cfg.channels
-        levels = cfg.levels
         pixels = [UInt8](repeating: 0, count: particles * height * width * cfg.channels)
         let kw = particles * width
         rowStreams = (0..<cfg.blocks).map { _ in FloatBuffer(kw * cfg.features) }
@@ -73,7 +75,7 @@ public final class IncrementalState: @unchecked Sendable {
         runStreamIn = FloatBuffer(kw * cfg.features)
         runStreamOut = FloatBuffer(kw * cfg.features)
         runOutputHidden = FloatBuffer(kw * cfg.outputHidden)
-        runLogits = .allocate(capacity: kw * cfg.levels * cfg.channels)
+        runLogits = .allocate(capacity: kw * cfg.outputWidth)
         switch cfg.architecture {
         case .rowLSTM: blockState = RowLSTMIncremental(model: model, particles: particles, width: width)
         case .diagonalBiLSTM:
@@ -104,13 +106,15 @@ public final class IncrementalState: @unchecked Sendable {
         pixels = images
     }
 
-    /// Computes the logits of the run `columns` of the current row for every particle.
+    /// Computes the output features of the run `columns` of the current row for every
+    /// particle; read each sub-pixel's distribution with
+    /// ``logProbability(of:particle:position:channel:)`` or ``logits(particle:position:channel:into:)``.
     ///
     /// The run must start at `column` (or restart the last run, to redo an RGB pixel after
     /// setting a channel). Pixels of the run must be set, except sub-pixels whose own
     /// logits are being asked for (and later ones, which cannot influence them).
-    /// - Returns: a pointer to `particles × runLength × C × levels` logits (valid until
-    ///   the next call), particle-major.
+    /// - Returns: a pointer to `particles × runLength × outputWidth` output features
+    ///   (valid until the next call), particle-major.
     @discardableResult
     public func logits(row y: Int, columns: Range<Int>) -> UnsafeMutablePointer<Float> {
         precondition(y == row, "rows must be advanced in order")
@@ -161,7 +165,7 @@ public final class IncrementalState: @unchecked Sendable {
         }
 
         // Output layers.
-        let o = cfg.outputHidden, lc = levels * c
+        let o = cfg.outputHidden, lc = cfg.outputWidth
         relu(streamIn, count: m * f, into: streamOut)
         let hid = runOutputHidden.pointer
         broadcastRows(w + model.outputHidden.biasOffset, rows: m, n: o, into: hid)
@@ -172,7 +176,31 @@ public final class IncrementalState: @unchecked Sendable {
         BLAS.gemm(transB: true, m: m, n: lc, k: o, hid, lda: o, w + model.outputLogits.weightOffset, ldb: o,
                   beta: 1, runLogits, ldc: lc)
         column = columns.upperBound
+        runStart = j0
+        runLength = len
         return runLogits
+    }
+
+    /// log p(value) of sub-pixel `channel` at `position` (0-based within the last run) of
+    /// particle `particle`, given everything before it: the particle's earlier channels
+    /// of that pixel must be set.
+    public func logProbability(of value: UInt8, particle: Int, position: Int, channel: Int) -> Double {
+        let outputs = runLogits + (particle * runLength + position) * model.configuration.outputWidth
+        let index = ((particle * height + row) * width + runStart + position) * c
+        return pixels.withUnsafeBufferPointer {
+            model.subPixelLogProbability(of: Int(value), pixelOutputs: outputs, channel: channel,
+                                         pixelValues: $0.baseAddress! + index)
+        }
+    }
+
+    /// The `levels` logits of sub-pixel `channel` at `position` of the last run (see
+    /// ``logProbability(of:particle:position:channel:)``), for drawing from it.
+    public func logits(particle: Int, position: Int, channel: Int, into logits: UnsafeMutablePointer<Float>) {
+        let outputs = runLogits + (particle * runLength + position) * model.configuration.outputWidth
+        let index = ((particle * height + row) * width + runStart + position) * c
+        pixels.withUnsafeBufferPointer {
+            model.subPixelLogits(pixelOutputs: outputs, channel: channel, pixelValues: $0.baseAddress! + index, into: logits)
+        }
     }
 
     /// Finishes the current row (all its columns must have been computed) and prepares

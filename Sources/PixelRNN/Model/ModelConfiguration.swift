@@ -34,11 +34,14 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// `orientation_embedding` tensor) or 8 (all flips and transposes, one learned
     /// bias on the input convolution's output per orientation).
     public var orientations: Int
+    /// The distribution of each sub-pixel given the pixels before it.
+    public var distribution: OutputDistribution
 
     /// Creates a configuration; `outputHidden` defaults to `2h`.
     public init(
         architecture: Architecture = .rowLSTM, channels: Int = 1, hidden: Int = 32,
-        blocks: Int = 7, outputHidden: Int? = nil, levels: Int = 256, orientations: Int = 1
+        blocks: Int = 7, outputHidden: Int? = nil, levels: Int = 256, orientations: Int = 1,
+        distribution: OutputDistribution = .softmax
     ) {
         self.architecture = architecture
         self.channels = channels
@@ -47,7 +50,12 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         self.outputHidden = outputHidden ?? 2 * hidden
         self.levels = levels
         self.orientations = orientations
+        self.distribution = distribution
     }
+
+    /// Width of the output layer: features per pixel that parameterise its channels'
+    /// distributions (`levels·C` for the softmax).
+    public var outputWidth: Int { distribution.outputsPerPixel(channels: channels, levels: levels) }
 
     /// Whether the model has a learned embedding for every scan orientation.
     public var supportsOrientations: Bool { orientations == 8 }
@@ -63,7 +71,7 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
     /// ``validate()`` (no overflow then).
     var minimumFileWeightCount: Int {
         let f = features, o = outputHidden
-        return f * channels * 49 + f + blocks * f * hidden + o * f + o + levels * channels * (o + 1)
+        return f * channels * 49 + f + blocks * f * hidden + o * f + o + outputWidth * (o + 1)
     }
 
     /// The benchmark model BENCH-ROW: Row LSTM, gray, 7 blocks, h = 32, output 64→64→256.
@@ -90,6 +98,9 @@ public struct ModelConfiguration: Sendable, Codable, Equatable {
         }
         guard orientations == 1 || orientations == 8 else {
             throw .invalidConfiguration("orientations must be 1 or 8, not \(orientations)")
+        }
+        if case .logisticMixture(let k) = distribution, !(1...64).contains(k) {
+            throw .invalidConfiguration("mixture components must be in 1...64, not \(k)")
         }
     }
 }

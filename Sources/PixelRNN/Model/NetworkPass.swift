@@ -78,7 +78,7 @@ extension PixelRNN {
         let m = ws.positions
         let w = parameters.values
         let f = configuration.features, o = configuration.outputHidden
-        let lc = configuration.levels * configuration.channels
+        let lc = configuration.outputWidth
         let r1 = ws.outputInput.pointer, r2 = ws.outputHidden.pointer, logits = ws.logits.pointer
         relu(ws.stream(configuration.blocks), count: m * f, into: r1)
         broadcastRows(w + outputHidden.biasOffset, rows: m, n: o, into: r2)
@@ -92,10 +92,18 @@ extension PixelRNN {
 
     // MARK: Loss
 
-    /// Softmax cross-entropy of every sub-pixel: fills `ws.imageNLL` (nats per image) and,
-    /// when `gradientScale` is given, replaces the logits by d(loss)/d(logits) with
-    /// loss = gradientScale × Σ NLL.
+    /// The negative log-likelihood of every sub-pixel under the output distribution:
+    /// fills `ws.imageNLL` (nats per image) and, when `gradientScale` is given, replaces
+    /// the output features by d(loss)/d(outputs) with loss = gradientScale × Σ NLL.
     /// - Parameter positionNLL: optional output, M × C nats per sub-pixel.
+    func outputLoss(_ ws: Workspace, gradientScale: Float?, positionNLL: UnsafeMutablePointer<Float>? = nil) {
+        switch configuration.distribution {
+        case .softmax: softmaxCrossEntropy(ws, gradientScale: gradientScale, positionNLL: positionNLL)
+        case .logisticMixture(let k): mixtureLoss(ws, components: k, gradientScale: gradientScale, positionNLL: positionNLL)
+        }
+    }
+
+    /// Softmax cross-entropy of every sub-pixel (see ``outputLoss(_:gradientScale:positionNLL:)``).
     func softmaxCrossEntropy(_ ws: Workspace, gradientScale: Float?, positionNLL: UnsafeMutablePointer<Float>? = nil) {
         let m = ws.positions, c = configuration.channels, levels = configuration.levels
         let n = ws.batch, wid = ws.width
@@ -125,6 +133,41 @@ extension PixelRNN {
         }
     }
 
+    /// Discretized logistic mixture NLL of every sub-pixel (see
+    /// ``outputLoss(_:gradientScale:positionNLL:)``).
+    func mixtureLoss(_ ws: Workspace, components k: Int, gradientScale: Float?, positionNLL: UnsafeMutablePointer<Float>?) {
+        let m = ws.positions, c = configuration.channels, levels = configuration.levels
+        let n = ws.batch, wid = ws.width, width = configuration.outputWidth
+        let mixture = LogisticMixture(components: k, levels: levels)
+        let outputs = ws.logits.pointer
+        let gradient = UnsafeMutablePointer<Float>.allocate(capacity: width)
+        defer { gradient.deallocate() }
+        var earlier = [Float](repeating: 0, count: c)
+        for b in 0..<n { ws.imageNLL[b] = 0 }
+        earlier.withUnsafeMutableBufferPointer { earlierBuffer in
+            let earlier = earlierBuffer.baseAddress!
+            for p in 0..<m {
+                let image = (p / wid) % n
+                let pixel = outputs + p * width
+                if gradientScale != nil { gradient.update(repeating: 0, count: width) }
+                var sum = 0.0
+                var offset = 0
+                for ch in 0..<c {
+                    let target = Int(ws.targets[p * c + ch])
+                    let nll = -mixture.logProbability(
+                        of: target, outputs: pixel + offset, channel: ch, earlier: earlier,
+                        gradient: gradientScale == nil ? nil : gradient + offset, scale: gradientScale ?? 0)
+                    sum += Double(nll)
+                    positionNLL?[p * c + ch] = nll
+                    earlier[ch] = mixture.scaled(target)
+                    offset += k * (3 + ch)
+                }
+                if gradientScale != nil { pixel.update(from: gradient, count: width) }
+                ws.imageNLL[image] += sum
+            }
+        }
+    }
+
     // MARK: Backward
 
     /// Back-propagates the logit gradient left in `ws.logits` and accumulates parameter
@@ -133,7 +176,7 @@ extension PixelRNN {
         let m = ws.positions
         let w = parameters.values
         let f = configuration.features, o = configuration.outputHidden
-        let lc = configuration.levels * configuration.channels
+        let lc = configuration.outputWidth
         let dLogits = ws.logits.pointer
         let r1 = ws.outputInput.pointer, r2 = ws.outputHidden.pointer
         let dR2 = ws.gradOutputHidden.pointer, dStream = ws.gradStream.pointer

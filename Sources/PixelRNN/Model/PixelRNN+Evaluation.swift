@@ -3,17 +3,42 @@ import Foundation
 
 /// Whole-image evaluation entry points.
 extension PixelRNN {
-    /// The logits of every sub-pixel of one image, image-major: `[H][W][C][levels]`.
+    /// The output features of every pixel of one image, image-major:
+    /// `[H][W][outputWidth]` (for the softmax, the logits `[H][W][C][levels]`).
     /// Slow path for tests and tools (one full forward pass).
-    func logits(of pixels: [UInt8], height: Int, width: Int, orientation: Orientation = .upright) -> [Float] {
-        let c = configuration.channels, levels = configuration.levels
+    func outputs(of pixels: [UInt8], height: Int, width: Int, orientation: Orientation = .upright) -> [Float] {
+        let c = configuration.channels
         precondition(pixels.count == height * width * c)
         let ws = Workspace(model: self, capacity: 1, height: height, width: width, forTraining: false)
         ws.batch = 1
         ws.orientations = [orientation.rawValue]
         pixels.withUnsafeBufferPointer { gatherInput($0.baseAddress!, into: ws) }
         forwardNetwork(ws)
-        return Array(UnsafeBufferPointer(start: ws.logits.pointer, count: height * width * c * levels))
+        return Array(UnsafeBufferPointer(start: ws.logits.pointer, count: height * width * configuration.outputWidth))
+    }
+
+    /// The logits of every sub-pixel's distribution given the pixels before it, image-major:
+    /// `[H][W][C][levels]` (normalised log-probabilities for a mixture model).
+    /// Slow path for tests and tools (one full forward pass).
+    func logits(of pixels: [UInt8], height: Int, width: Int, orientation: Orientation = .upright) -> [Float] {
+        let out = outputs(of: pixels, height: height, width: width, orientation: orientation)
+        if configuration.distribution == .softmax { return out }
+        let c = configuration.channels, levels = configuration.levels, w = configuration.outputWidth
+        var logits = [Float](repeating: 0, count: height * width * c * levels)
+        out.withUnsafeBufferPointer { o in
+            pixels.withUnsafeBufferPointer { px in
+                logits.withUnsafeMutableBufferPointer { l in
+                    for p in 0..<(height * width) {
+                        for ch in 0..<c {
+                            subPixelLogits(pixelOutputs: o.baseAddress! + p * w, channel: ch,
+                                           pixelValues: px.baseAddress! + p * c,
+                                           into: l.baseAddress! + (p * c + ch) * levels)
+                        }
+                    }
+                }
+            }
+        }
+        return logits
     }
 
     /// Negative log-likelihood of each image, in nats (natural log).
@@ -105,7 +130,7 @@ extension PixelRNN {
         of pixels: [UInt8], height: Int, width: Int, subPixelNLL: UnsafeMutablePointer<Float>? = nil,
         orientation: Orientation = .upright
     ) throws(ModelError) -> Double {
-        let c = configuration.channels, levels = configuration.levels
+        let c = configuration.channels
         guard height > 0, width > 0, pixels.count == height * width * c else {
             throw .shapeMismatch("expected \(height) × \(width) × \(c) bytes, got \(pixels.count)")
         }
@@ -113,14 +138,13 @@ extension PixelRNN {
         state.setAllParticles(to: pixels)
         var total = 0.0
         for y in 0..<height {
-            let logits = state.logits(row: y, columns: 0..<width)
+            state.logits(row: y, columns: 0..<width)
             for x in 0..<width {
                 for ch in 0..<c {
                     let index = (y * width + x) * c + ch
-                    let l = logits + (x * c + ch) * levels
-                    let nll = logSumExp(l, count: levels) - l[Int(pixels[index])]
-                    total += Double(nll)
-                    subPixelNLL?[index] = nll
+                    let nll = -state.logProbability(of: pixels[index], particle: 0, position: x, channel: ch)
+                    total += nll
+                    subPixelNLL?[index] = Float(nll)
                 }
             }
             state.endRow()

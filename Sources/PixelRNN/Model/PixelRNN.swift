@@ -1,9 +1,10 @@
 /// A PixelRNN (van den Oord, Kalchbrenner & Kavukcuoglu, "Pixel Recurrent Neural
 /// Networks", ICML 2016): an autoregressive model of images in raster order, and
-/// within a pixel in channel order R, G, B, with a 256-way softmax per sub-pixel.
+/// within a pixel in channel order R, G, B, with a 256-way softmax per sub-pixel (or,
+/// as in PixelCNN++, a discretized mixture of logistics; see ``OutputDistribution``).
 ///
 /// Layers (DESIGN.md §3): a 7×7 mask-A convolution, residual blocks, then
-/// ReLU → 1×1 (mask B) → ReLU → 1×1 (mask B) to `levels` logits per channel.
+/// ReLU → 1×1 (mask B) → ReLU → 1×1 (mask B) to each channel's distribution parameters.
 /// Deviation from the paper, documented in docs/model-format.md: the LSTMs' learned
 /// initial states are per-feature vectors broadcast along the row, so one model
 /// handles images of any width.
@@ -97,9 +98,12 @@ public final class PixelRNN: @unchecked Sendable {
                 outGroups: groups(o), inGroups: groups(f), hasBias: true))
         outputLogits = params.addConvolution(
             ConvolutionSpec(
-                name: "output_logits", outFeatures: levels * c, inFeatures: o,
+                name: "output_logits", outFeatures: configuration.outputWidth, inFeatures: o,
                 kernelHeight: 1, kernelWidth: 1, centreY: 0, centreX: 0, taps: [(0, 0)], mask: .b,
-                outGroups: (0..<(levels * c)).map { $0 / levels }, inGroups: groups(o), hasBias: true))
+                outGroups: (0..<c).flatMap { ch in
+                    Array(repeating: ch, count: configuration.distribution.outputs(forChannel: ch, levels: levels))
+                },
+                inGroups: groups(o), hasBias: true))
         parameters = params
         initialiseWeights(seed: seed)
     }

@@ -13,12 +13,14 @@ public enum UnconditionalSampler {
         let c = model.configuration.channels, levels = model.configuration.levels
         var random = RandomSource(seed: seed)
         var probabilities = [Double](repeating: 0, count: levels)
+        let l = UnsafeMutablePointer<Float>.allocate(capacity: levels)
+        defer { l.deallocate() }
         for y in 0..<height {
             for x in 0..<width {
                 for ch in 0..<c {
-                    let logits = state.logits(row: y, columns: x..<(x + 1))
+                    state.logits(row: y, columns: x..<(x + 1))
                     for k in 0..<count {
-                        let l = logits + (k * c + ch) * levels
+                        state.logits(particle: k, position: 0, channel: ch, into: l)
                         var mx = -Double.infinity
                         for v in 0..<levels { mx = max(mx, Double(l[v]) / temperature) }
                         var sum = 0.0

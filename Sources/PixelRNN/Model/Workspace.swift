@@ -49,7 +49,8 @@ final class Workspace: @unchecked Sendable {
     private let diagonalBlocks: [DiagonalActivations]
     private let cnnBlocks: [PixelCNNActivations]
     /// ReLU of the last stream (M × 2h), the hidden output layer after its ReLU (M × o),
-    /// and the logits (M × levels·C; replaced by their gradient when training).
+    /// and the output features (M × outputWidth: logits or mixture parameters; replaced
+    /// by their gradient when training).
     let outputInput: FloatBuffer
     let outputHidden: FloatBuffer
     let logits: FloatBuffer
@@ -113,7 +114,7 @@ final class Workspace: @unchecked Sendable {
         }
         outputInput = FloatBuffer(m * f)
         outputHidden = FloatBuffer(m * cfg.outputHidden)
-        logits = FloatBuffer(m * cfg.levels * c)
+        logits = FloatBuffer(m * cfg.outputWidth)
         let g = forTraining ? 1 : 0
         let gr = forTraining && arch == .rowLSTM ? 1 : 0
         gradStream = FloatBuffer(g * m * f)

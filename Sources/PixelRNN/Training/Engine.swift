@@ -82,7 +82,7 @@ final class Engine: @unchecked Sendable {
                 ws.orientations = orientations.isEmpty ? [] : Array(orientations[start..<(start + n)])
                 model.gatherInput(input + start * imageSize, into: ws)
                 model.forwardNetwork(ws)
-                model.softmaxCrossEntropy(ws, gradientScale: gradientScale, positionNLL: scratch)
+                model.outputLoss(ws, gradientScale: gradientScale, positionNLL: scratch)
                 if training { model.backward(ws, gradient: gradients[worker].pointer) }
                 for b in 0..<n { out[start + b] = ws.imageNLL[b] }
                 if let scratch, let nllOut {

@@ -10,7 +10,7 @@ import Glibc
 final class DaemonHarness: @unchecked Sendable {
     let directory: TemporaryDirectory
     var root: URL { directory.url }
-    var spool: URL { root.appendingPathComponent("spool") }
+    var spool: URL { sharedSpool.map { URL(fileURLWithPath: $0) } ?? root.appendingPathComponent("spool") }
     var inbox: URL { spool.appendingPathComponent("inbox") }
     var outbox: URL { spool.appendingPathComponent("outbox") }
     var failed: URL { spool.appendingPathComponent("failed") }
@@ -19,6 +19,8 @@ final class DaemonHarness: @unchecked Sendable {
     var configFile: URL { root.appendingPathComponent("pixelrnnd.conf") }
     var logFile: URL { root.appendingPathComponent("daemon.log") }
     private(set) var process: Process?
+    /// Set by `init(sharingSpoolOf:)`: the other daemon's spool, which this one's config names.
+    private var sharedSpool: String?
     /// Extra environment variables for the daemon.
     var environment: [String: String] = [:]
     /// The job processor: `validate` (fast, checks inputs only) or `pixelrnn` (the model).
@@ -28,10 +30,18 @@ final class DaemonHarness: @unchecked Sendable {
     static let fastSettings: [String: String] = [
         "settle": "0.3", "rescan_interval": "0.5", "status_interval": "0.5", "mask_wait": "1",
         "drain_timeout": "10", "min_free_bytes": "0", "max_attempts": "3",
+        "transient_backoff_initial": "0.1", "transient_backoff_max": "1",
     ]
 
     init(settings: [String: String] = [:]) throws {
         directory = try TemporaryDirectory(prefix: "pixelrnnd-spool")
+        try writeConfig(settings)
+    }
+
+    /// A second daemon on `other`'s spool, with a state folder and log of its own.
+    init(sharingSpoolOf other: DaemonHarness, settings: [String: String] = [:]) throws {
+        directory = try TemporaryDirectory(prefix: "pixelrnnd-second")
+        sharedSpool = other.spool.path
         try writeConfig(settings)
     }
 
@@ -79,6 +89,19 @@ final class DaemonHarness: @unchecked Sendable {
     func signal(_ sig: Int32) {
         guard let process else { return }
         kill(process.processIdentifier, sig)
+    }
+
+    /// The daemon's pid, while it runs.
+    var pid: Int? { process.map { Int($0.processIdentifier) } }
+
+    /// Whether the daemon process is alive.
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Forgets a daemon that has exited on its own (it died), returning its termination status.
+    func reap() -> Int32? {
+        guard let process, !process.isRunning else { return nil }
+        self.process = nil
+        return process.terminationStatus
     }
 
     /// Waits for the daemon to exit and returns its status.
