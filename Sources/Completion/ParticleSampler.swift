@@ -221,10 +221,7 @@ final class IslandGroup: @unchecked Sendable {
                         images[island.image].withUnsafeBufferPointer { image in
                             let values = image.baseAddress! + (y * width + x0) * c
                             for slot in island.slots {
-                                var sum = 0.0
-                                for i in 0..<(len * c) {
-                                    sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
-                                }
+                                let sum = visibleRunLogProbability(values, subPixels: len * c, slot: slot)
                                 increments[slot] = sum
                                 logP[slot] += sum
                                 if rowStarted {
@@ -272,6 +269,18 @@ final class IslandGroup: @unchecked Sendable {
             }
             state.endRow()
         }
+    }
+
+    /// log p of the last run's visible sub-pixels (`values`, the run's pixels in order)
+    /// for particle `slot`.
+    @inline(__always)
+    private func visibleRunLogProbability(_ values: UnsafePointer<UInt8>, subPixels: Int, slot: Int) -> Double {
+        let c = state.model.configuration.channels
+        var sum = 0.0
+        for i in 0..<subPixels {
+            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+        }
+        return sum
     }
 
     /// Draws channel `channel` of the last one-pixel run for `slot` from the proposal
@@ -333,10 +342,7 @@ final class IslandGroup: @unchecked Sendable {
                 for slot in 0..<slots {
                     images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
                         let values = image.baseAddress! + (y * width + x0) * c
-                        var sum = 0.0
-                        for i in 0..<(run.columns.count * c) {
-                            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
-                        }
+                        let sum = visibleRunLogProbability(values, subPixels: run.columns.count * c, slot: slot)
                         newWeight[slot] += sum
                         newLogP[slot] += sum
                     }
