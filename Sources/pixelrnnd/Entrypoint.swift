@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Spool
 import SystemPackage
@@ -54,6 +55,12 @@ struct Entrypoint: ParsableCommand {
     @Option(help: .hidden)
     var debugCrashOn: String = ""
 
+    @Option(help: .hidden)
+    var debugPublishPauseMs: Int = 0
+
+    @Option(help: "Measure what one poll of the inbox costs (listing and planning, claiming nothing), N times, print the figures and exit.")
+    var measureInboxListing: Int?
+
     func run() throws {
         // libinotifytools first, so that its descriptor is small (it uses select()).
         let watcher = try InotifyWatcher.initialize()
@@ -75,6 +82,16 @@ struct Entrypoint: ParsableCommand {
         configuration.debugReloadDelayMilliseconds = max(0, debugReloadDelayMs)
         configuration.debugClaimPauseMilliseconds = max(0, debugClaimPauseMs)
         configuration.debugCrashJobName = debugCrashOn
+        configuration.debugPublishPauseMilliseconds = max(0, debugPublishPauseMs)
+        if let repetitions = measureInboxListing {
+            let (names, seconds) = try Daemon.measureInboxListing(configuration: configuration, repetitions: repetitions)
+            let sorted = seconds.sorted()
+            let median = sorted[sorted.count / 2], mean = seconds.reduce(0, +) / Double(seconds.count)
+            print("inbox \(configuration.spool.appending("inbox").string): \(names) names, \(seconds.count) listings: "
+                  + "median \(String(format: "%.2f", median * 1000)) ms, mean \(String(format: "%.2f", mean * 1000)) ms, "
+                  + "min \(String(format: "%.2f", sorted.first! * 1000)) ms, max \(String(format: "%.2f", sorted.last! * 1000)) ms")
+            return
+        }
         let loader: JobProcessorLoader
         switch processor {
         case .pixelrnn: loader = CompletionJobProcessor.loader
