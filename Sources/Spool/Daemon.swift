@@ -81,20 +81,24 @@ public final class Daemon: Sendable {
 extension Daemon {
     /// What one poll of `inbox/` costs: the listing (`readdir` and an `lstat` per name) and
     /// the planner's pass over it, claiming nothing, `repetitions` times.
-    /// - Returns: the number of names listed and the seconds each repetition took.
-    public static func measureInboxListing(configuration c: DaemonConfiguration, repetitions: Int) throws -> (names: Int, seconds: [Double]) {
+    /// - Returns: the number of names listed, and for each repetition the seconds the
+    ///   listing took and the seconds the planning took.
+    public static func measureInboxListing(configuration c: DaemonConfiguration, repetitions: Int)
+        throws -> (names: Int, listing: [Double], planning: [Double]) {
         var planner = InboxPlanner(settle: c.settle, maskWait: c.maskWait, defaultMask: c.mask)
-        var seconds: [Double] = []
+        var listing: [Double] = [], planning: [Double] = []
         var names = 0
         for _ in 0..<max(1, repetitions) {
             let start = DaemonLoop.monotonic()
             let entries = try DaemonLoop.listing(of: c.inbox)
+            let listed = DaemonLoop.monotonic()
             let now = Date().timeIntervalSince1970
             _ = planner.plan(entries, now: now, claiming: .paused(until: now + 5))
-            seconds.append(DaemonLoop.monotonic() - start)
+            listing.append(listed - start)
+            planning.append(DaemonLoop.monotonic() - listed)
             names = entries.count
         }
-        return (names, seconds)
+        return (names, listing, planning)
     }
 }
 

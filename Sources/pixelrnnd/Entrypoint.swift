@@ -84,12 +84,17 @@ struct Entrypoint: ParsableCommand {
         configuration.debugCrashJobName = debugCrashOn
         configuration.debugPublishPauseMilliseconds = max(0, debugPublishPauseMs)
         if let repetitions = measureInboxListing {
-            let (names, seconds) = try Daemon.measureInboxListing(configuration: configuration, repetitions: repetitions)
-            let sorted = seconds.sorted()
-            let median = sorted[sorted.count / 2], mean = seconds.reduce(0, +) / Double(seconds.count)
-            print("inbox \(configuration.spool.appending("inbox").string): \(names) names, \(seconds.count) listings: "
-                  + "median \(String(format: "%.2f", median * 1000)) ms, mean \(String(format: "%.2f", mean * 1000)) ms, "
-                  + "min \(String(format: "%.2f", sorted.first! * 1000)) ms, max \(String(format: "%.2f", sorted.last! * 1000)) ms")
+            let (names, listing, planning) = try Daemon.measureInboxListing(configuration: configuration, repetitions: repetitions)
+            func figures(_ seconds: [Double]) -> String {
+                let sorted = seconds.sorted()
+                let ms = { (x: Double) in String(format: "%.2f", x * 1000) }
+                return "median \(ms(sorted[sorted.count / 2])) ms, min \(ms(sorted.first!)) ms, max \(ms(sorted.last!)) ms"
+            }
+            let total = zip(listing, planning).map { $0 + $1 }
+            print("inbox \(configuration.spool.appending("inbox").string): \(names) names, \(total.count) polls")
+            print("  listing (readdir + lstat each): \(figures(listing))")
+            print("  planning:                       \(figures(planning))")
+            print("  one poll:                       \(figures(total))")
             return
         }
         let loader: JobProcessorLoader
