@@ -435,9 +435,10 @@ actor DaemonLoop {
     /// recovered without a restart.
     func recoverStrandedJobs() {
         let now = Self.monotonic()
+        let full = now - lease.lastCollection >= configuration.rescanInterval
         let recovery = folders.recover(skipping: jobs.tokens, claimedAt: now, now: Date().timeIntervalSince1970,
-                                       monotonic: now, observer: &lease.observer, lease: configuration.lease)
-        if now - lease.lastCollection >= configuration.rescanInterval {
+                                       monotonic: now, observer: &lease.observer, lease: configuration.lease, sweepResults: full)
+        if full {
             lease.lastCollection = now
             lease.liveRuns = folders.collectLeases(monotonic: now, observer: &lease.observer, lease: configuration.lease)
         }

@@ -229,15 +229,16 @@ struct WorkFolders: Sendable {
     ///   - monotonic: this daemon's monotonic clock, for the leases.
     ///   - observer: the leases as last read.
     ///   - lease: the lease length (`lease`).
+    ///   - sweepResults: also list `outbox/` and `failed/` for leftovers (at start and every
+    ///     `rescan_interval`, not at every examination: they may hold many results).
     func recover(skipping known: Set<String> = [], claimedAt: Double, now: Double, monotonic: Double,
-                 observer: inout LeaseObserver, lease: Double) -> Recovery {
+                 observer: inout LeaseObserver, lease: Double, sweepResults: Bool = true) -> Recovery {
         var recovery = Recovery()
         // Temporaries of earlier versions (outbox/.tmp-TOKEN) are listed before work/: a
         // job's work folder exists before its temporary, so one whose token is missing from
         // the later listing is an orphan.
-        let temporaries = [outbox, failed].flatMap { folder in
-            ((try? FS.list(folder)) ?? []).filter { $0.hasPrefix(".tmp-") }.map { (folder, $0) }
-        }
+        let results = sweepResults ? [outbox, failed].map { folder in (folder, (try? FS.list(folder)) ?? []) } : []
+        let temporaries = results.flatMap { folder, names in names.filter { $0.hasPrefix(".tmp-") }.map { (folder, $0) } }
         let entries = (try? FS.list(work)) ?? []
         var verdicts: [String: (OwnerVerdict, LeaseRecord?)] = [:]
         func verdict(of run: String) -> (OwnerVerdict, LeaseRecord?) {
@@ -260,8 +261,7 @@ struct WorkFolders: Sendable {
                 removeIfStaleClaim(directory, now: now)
                 continue
             }
-            guard let name = WorkFolderName(parsing: entry), !known.contains(name.token),
-                  (try? FS.metadata(directory))??.kind == .directory else { continue }
+            guard let name = WorkFolderName(parsing: entry), !known.contains(name.token) else { continue }
             var lock: FileDescriptor?
             var reason: String
             var generation = 1
@@ -276,6 +276,11 @@ struct WorkFolders: Sendable {
             case let run?:
                 guard case let (.gone(why), _) = verdict(of: run) else { continue }
                 reason = "owner \(run): \(why)"
+            }
+            // A folder (not a stray file), whose owner is gone: examined now, and only now.
+            guard (try? FS.metadata(directory))??.kind == .directory else {
+                try? lock?.close()
+                continue
             }
             if name.owner != me.run {
                 let runsHere = ((try? FS.list(directory)) ?? []).compactMap(CrashAttribution.run(ofMarker:))
@@ -351,7 +356,7 @@ struct WorkFolders: Sendable {
                 try? FS.removeTree(folder.appending(entry))
             }
         }
-        for folder in [outbox, failed] {
+        for (folder, names) in results where names.contains(where: { $0.hasSuffix(".naming") }) {
             for marker in FS.removeStaleNamingMarkers(in: folder, olderThan: Self.staleClaimAge, now: now) {
                 logger.info("removed a naming marker left by a dead process", metadata: ["marker": "\(folder.appending(marker))"])
             }
