@@ -126,6 +126,8 @@ final class IslandGroup: @unchecked Sendable {
     private var rowLogWeight: [Double]
     private var rowLogP: [Double]
     private var rowLogPFilled: [Double]
+    /// Whether any island resampled since the last row moves.
+    private var resampledSinceMove = false
     /// Per island: row moves proposed and accepted.
     private(set) var movesProposed: [Int]
     private(set) var movesAccepted: [Int]
@@ -243,11 +245,9 @@ final class IslandGroup: @unchecked Sendable {
                     for ch in 0..<c {
                         state.logits(row: y, columns: x..<(x + 1))
                         for slot in 0..<slots {
-                            state.logits(particle: slot, position: 0, channel: ch, into: logits)
-                            let draw = drawTempered(
-                                logits: logits, levels: levels,
-                                inverseTemperature: inverseTemperature, uniform: particleRandom[slot].nextDouble(),
-                                scratch: scratch)
+                            let draw = drawSubPixel(
+                                slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
+                                logits: logits, scratch: scratch)
                             state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
                             logP[slot] += draw.logP
                             logPFilled[slot] += draw.logP
@@ -261,7 +261,10 @@ final class IslandGroup: @unchecked Sendable {
                     }
                 }
             }
-            if rowStarted && plan.visibleAfterOcclusion && slots > 1 {
+            // Only resampling makes particles share rows: without one since the last move
+            // they are distinct already, and the move would cost two row passes for nothing.
+            if rowStarted && plan.visibleAfterOcclusion && slots > 1 && resampledSinceMove {
+                resampledSinceMove = false
                 for _ in 0..<rowMoves {
                     moveRow(y, plan: plan, images: images, inverseTemperature: inverseTemperature,
                             logits: logits, scratch: scratch)
@@ -269,6 +272,25 @@ final class IslandGroup: @unchecked Sendable {
             }
             state.endRow()
         }
+    }
+
+    /// Draws channel `channel` of the last one-pixel run for `slot` from the proposal
+    /// q = p^{1/T} (one uniform number from the slot's stream): by inversion of the
+    /// model's own distribution where it offers that at T = 1, else from all its logits.
+    @inline(__always)
+    private func drawSubPixel(
+        slot: Int, channel: Int, levels: Int, inverseTemperature: Float,
+        logits: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) -> (value: Int, logP: Double, logQ: Double) {
+        let uniform = particleRandom[slot].nextDouble()
+        if inverseTemperature == 1,
+           let exact = state.draw(uniform: uniform, particle: slot, position: 0, channel: channel) {
+            return (exact.value, exact.logP, exact.logP)
+        }
+        state.logits(particle: slot, position: 0, channel: channel, into: logits)
+        let draw = drawTempered(logits: logits, levels: levels, inverseTemperature: inverseTemperature,
+                                uniform: uniform, scratch: scratch)
+        return (draw.value, draw.logP, draw.logQ)
     }
 
     /// One Metropolis–Hastings move per particle on the occluded sub-pixels of row `y`
@@ -325,10 +347,9 @@ final class IslandGroup: @unchecked Sendable {
                 for ch in 0..<c {
                     state.logits(row: y, columns: x..<(x + 1))
                     for slot in 0..<slots {
-                        state.logits(particle: slot, position: 0, channel: ch, into: logits)
-                        let draw = drawTempered(
-                            logits: logits, levels: levels, inverseTemperature: inverseTemperature,
-                            uniform: particleRandom[slot].nextDouble(), scratch: scratch)
+                        let draw = drawSubPixel(
+                            slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
+                            logits: logits, scratch: scratch)
                         state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
                         newWeight[slot] += draw.logP - draw.logQ
                         newLogP[slot] += draw.logP
@@ -382,6 +403,7 @@ final class IslandGroup: @unchecked Sendable {
                 for (k, a) in picks.enumerated() { ancestors![slots.lowerBound + k] = slots.lowerBound + a }
                 for s in slots { logWeight[s] = 0 }
                 resamplings[i] += 1
+                resampledSinceMove = true
             }
         }
         if let ancestors {
