@@ -152,10 +152,12 @@ struct LeaseObserver: Sendable {
                         processExists: (Int32) -> Bool) -> OwnerVerdict {
         if let record {
             if record.state == "stopped" { return .gone("its daemon stopped") }
+            // The pid means something only on the same host in the same boot. A different
+            // boot under the same host identity may be a reboot, or another machine given
+            // the same name: the lease alone decides then.
             let owner = record.owner
-            if owner.host == me.host, !owner.bootID.isEmpty, !me.bootID.isEmpty {
-                if owner.bootID != me.bootID { return .gone("host \(owner.host) has rebooted since") }
-                if !processExists(owner.pid) { return .gone("process \(owner.pid) no longer exists on this host") }
+            if owner.host == me.host, !owner.bootID.isEmpty, owner.bootID == me.bootID, !processExists(owner.pid) {
+                return .gone("process \(owner.pid) no longer exists on this host")
             }
         }
         if unchangedFor >= lease {

@@ -326,16 +326,14 @@ struct WorkFolders: Sendable {
                 logger.error("recovery failed", metadata: ["token": "\(name.token)", "error": "\(error)"])
             }
         }
-        // A run's own count of jobs in flight, where its lease says it, decides; otherwise
-        // the markers found are counted.
+        // Charged when the dead run had this job alone in flight: its lease says how many it
+        // had (counted across every daemon taking its jobs over), and the markers found
+        // here must not say otherwise (a lease write that failed).
         let counted = CrashAttribution.charged(markers)
         for (job, runs) in taken {
             recovery.jobs.append(job)
             guard !runs.isEmpty else { continue }
-            let alone = runs.contains { run in
-                if let record = verdicts[run]?.1 { return record.inFlight <= 1 }
-                return counted.contains(job.token)
-            }
+            let alone = counted.contains(job.token) && runs.allSatisfy { run in (verdicts[run]?.1?.inFlight ?? 1) <= 1 }
             job.runsAlone = true
             if alone {
                 job.attempts += 1
