@@ -10,7 +10,7 @@ RELEASE     := -c release
 TESTFLAGS   := -c release -Xswiftc -enable-testing
 
 DATA_PACKAGES = mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers lomiri-wallpapers-20.04 \
-               tuxpaint-stamps-default stellarium-data endless-sky-data openclipart-png \
+               tuxpaint-stamps-default stellarium-data endless-sky-data \
                python3-pil python3-numpy
 
 .PHONY: deps data build run test bench bench-compare install clean

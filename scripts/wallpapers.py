@@ -74,7 +74,7 @@ def test_tiles():
 # Extra training sources, as in Sources/PixelRNN/Data/Wallpapers.swift: package, path
 # fragment, stride over the matching files in dpkg's order.
 EXTRA = [("tuxpaint-stamps-default", "/stamps/", 1), ("stellarium-data", "/landscapes/", 1),
-         ("endless-sky-data", "/images/land/", 1), ("openclipart-png", "/openclipart/png/", 8)]
+         ("endless-sky-data", "/images/land/", 1)]
 
 
 def thumbnail(path):

@@ -34,13 +34,13 @@ public enum Wallpapers {
         "mate-backgrounds", "plasma-workspace-wallpapers", "ukui-wallpapers", "lomiri-wallpapers-20.04",
     ]
     /// More colour pictures for training only: package, the path fragment a file must
-    /// contain, and the stride over the matching files in dpkg's order (1 = every one;
-    /// openclipart's 8,000 drawings would otherwise outweigh everything else).
+    /// contain, and the stride over the matching files in dpkg's order (1 = every one).
+    /// openclipart-png (every 8th drawing) was tried and left out: it made the test
+    /// figure worse (docs/data-wallpapers.md).
     public static let extraSources: [(package: String, pathContains: String, stride: Int)] = [
         ("tuxpaint-stamps-default", "/stamps/", 1),
         ("stellarium-data", "/landscapes/", 1),
         ("endless-sky-data", "/images/land/", 1),
-        ("openclipart-png", "/openclipart/png/", 8),
     ]
     /// Side of a test tile.
     public static let tileSize = 32
