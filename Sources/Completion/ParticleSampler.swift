@@ -136,12 +136,13 @@ final class IslandGroup: @unchecked Sendable {
 
     init(
         model: PixelRNN, islands: [Island], samples: Int, seed: UInt64, height: Int, width: Int,
-        orientation: Orientation
+        orientation: Orientation, packedWeights: PackedWeights? = nil
     ) throws(CompletionError) {
         let slots = islands.last!.slots.upperBound
         do {
             state = try IncrementalState(
-                model: model, particles: slots, height: height, width: width, orientation: orientation)
+                model: model, particles: slots, height: height, width: width, orientation: orientation,
+                packedWeights: packedWeights)
         } catch {
             throw CompletionError(error)
         }
@@ -176,7 +177,7 @@ final class IslandGroup: @unchecked Sendable {
     /// Completes every island: `images[i]` is image i's `H × W × C` bytes (occluded values ignored).
     /// - Parameter rowMoves: Metropolis–Hastings moves per row that holds occluded pixels,
     ///   when visible pixels follow the hole (see ``moveRow(_:plan:images:inverseTemperature:logits:scratch:)``).
-    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0) {
+    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0, prefix: SharedPrefix? = nil) {
         let cfg = state.model.configuration
         let c = cfg.channels, levels = cfg.levels
         let width = state.width
@@ -198,14 +199,27 @@ final class IslandGroup: @unchecked Sendable {
         }
         var increments = [Double](repeating: 0, count: slots)
         var started = false
-        for y in 0..<state.height {
+        // The visible prefix, computed once per image: load it and replay its factors.
+        var startRow = 0, startRun = 0
+        if let prefix {
+            state.load(from: (0..<slots).map { slot in prefix.source(image: islands[islandOfSlot(slot)].image) })
+            for (i, island) in islands.enumerated() {
+                for sum in prefix.runSums(image: island.image) {
+                    for slot in island.slots { logP[slot] += sum }
+                    logEvidence[i] += sum
+                }
+            }
+            startRow = prefix.row
+            startRun = prefix.run
+        }
+        for y in startRow..<state.height {
             var rowStarted = false
             for slot in 0..<slots {
                 rowLogWeight[slot] = 0
                 rowLogP[slot] = 0
                 rowLogPFilled[slot] = 0
             }
-            for (r, run) in plan.rows[y].enumerated() {
+            for (r, run) in plan.rows[y].enumerated() where y > startRow || r >= startRun {
                 // Resampling after the very last step would only add noise and hide the final weights.
                 let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
                 // Resampling only helps the proposals still to come: after the last occluded
@@ -269,6 +283,10 @@ final class IslandGroup: @unchecked Sendable {
             }
             state.endRow()
         }
+    }
+
+    private func islandOfSlot(_ slot: Int) -> Int {
+        islands.firstIndex { $0.slots.contains(slot) }!
     }
 
     /// One Metropolis–Hastings move per particle on the occluded sub-pixels of row `y`
@@ -398,6 +416,85 @@ final class IslandGroup: @unchecked Sendable {
     }
 }
 
+/// The visible prefix of a batch of images: every pixel before the first occluded one,
+/// computed once per image (not once per particle) on states of at most `capacity`
+/// images; the particles' states are then loaded from it (``IncrementalState/load(from:)``).
+/// Before the first occluded pixel every particle of an image is the same, so this
+/// changes nothing but the cost: K = 16 pays for the prefix once, not 16 times.
+final class SharedPrefix: @unchecked Sendable {
+    /// Where the particles resume: the first occluded pixel's row and run.
+    let row: Int, run: Int
+    private let states: [IncrementalState]
+    /// Per state, per image in it: the log-probability of each visible run of the prefix,
+    /// in order (one box per state: states are computed in parallel).
+    private final class Sums { var perImage: [[Double]] = [] }
+    private let sums: [Sums]
+    private let capacity: Int
+
+    /// Nil when there is nothing to share (no occluded pixel, or it is the first pixel).
+    init?(
+        model: PixelRNN, plan: RunPlan, imageCount: Int, capacity: Int, height: Int, width: Int,
+        orientation: Orientation, packedWeights: PackedWeights
+    ) throws(CompletionError) {
+        guard let first = plan.firstOccluded, first > 0 else { return nil }
+        row = first / width
+        run = plan.rows[row].firstIndex { $0.occluded }!
+        self.capacity = capacity
+        var states: [IncrementalState] = []
+        for start in stride(from: 0, to: imageCount, by: capacity) {
+            do {
+                states.append(try IncrementalState(
+                    model: model, particles: min(capacity, imageCount - start), height: height, width: width,
+                    orientation: orientation, packedWeights: packedWeights))
+            } catch {
+                throw CompletionError(error)
+            }
+        }
+        self.states = states
+        sums = states.map { _ in Sums() }
+    }
+
+    /// Image `image`'s run log-probabilities (after `compute`).
+    func runSums(image: Int) -> [Double] { sums[image / capacity].perImage[image % capacity] }
+
+    /// States of the prefix (each runs on its own; the split depends only on the image count).
+    var stateCount: Int { states.count }
+
+    func source(image: Int) -> (state: IncrementalState, particle: Int) {
+        (states[image / capacity], image % capacity)
+    }
+
+    /// Computes state `index`'s images up to the first occluded pixel.
+    func compute(state index: Int, plan: RunPlan, images: [[UInt8]]) {
+        let state = states[index]
+        let c = state.model.configuration.channels, width = state.width
+        let first = index * capacity
+        var all: [UInt8] = []
+        all.reserveCapacity(state.particles * images[first].count)
+        for k in 0..<state.particles { all.append(contentsOf: images[first + k]) }
+        state.setParticleImages(all)
+        var sums = [[Double]](repeating: [], count: state.particles)
+        for y in 0...row {
+            for run in plan.rows[y][..<(y == row ? self.run : plan.rows[y].count)] {
+                let len = run.columns.count, x0 = run.columns.lowerBound
+                state.logits(row: y, columns: run.columns)
+                for k in 0..<state.particles {
+                    images[first + k].withUnsafeBufferPointer { image in
+                        let values = image.baseAddress! + (y * width + x0) * c
+                        var sum = 0.0
+                        for i in 0..<(len * c) {
+                            sum += state.logProbability(of: values[i], particle: k, position: i / c, channel: i % c)
+                        }
+                        sums[k].append(sum)
+                    }
+                }
+            }
+            if y < row { state.endRow() }
+        }
+        self.sums[index].perImage = sums
+    }
+}
+
 /// Systematic resampling: n ancestors (indices into the slice, ascending) for the
 /// weights exp(logWeights), from one uniform number.
 func systematicResample(logWeights: ArraySlice<Double>, random: inout RandomSource) -> [Int] {
@@ -427,7 +524,7 @@ func systematicResample(logWeights: ArraySlice<Double>, random: inout RandomSour
 /// - Returns: per image, its islands (in order) and the groups holding them.
 func runParticleFilter(
     model: PixelRNN, images: [[UInt8]], occluded: [Bool], height: Int, width: Int, options: CompletionOptions,
-    orientation: Orientation = .upright
+    orientation: Orientation = .upright, sharePrefix: Bool = true
 ) throws(CompletionError) -> [ImageParticles] {
     let plan = RunPlan(occluded: occluded, width: width, height: height)
     let sizes = options.islandSizes
@@ -450,17 +547,33 @@ func runParticleFilter(
         }
     }
     if !current.isEmpty { groups.append(current) }
+    // The weights are fixed from here on: pack them once for every state's small products.
+    let packed = PackedWeights(model: model)
     let built = try groups.map { (islands) throws(CompletionError) in
         try IslandGroup(model: model, islands: islands, samples: options.samples, seed: options.seed,
-                        height: height, width: width, orientation: orientation)
+                        height: height, width: width, orientation: orientation, packedWeights: packed)
     }
     BLAS.setThreads(1)
-    let threads = min(options.threads, built.count)
     let temperature = options.temperature
+    // With several particles per image, the visible prefix is computed once per image.
+    let prefix = sharePrefix && options.samples > 1
+        ? try SharedPrefix(model: model, plan: plan, imageCount: images.count, capacity: capacity,
+                           height: height, width: width, orientation: orientation, packedWeights: packed)
+        : nil
+    if let prefix {
+        let threads = min(options.threads, prefix.stateCount)
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            for index in stride(from: worker, to: prefix.stateCount, by: threads) {
+                prefix.compute(state: index, plan: plan, images: images)
+            }
+        }
+    }
+    let threads = min(options.threads, built.count)
     DispatchQueue.concurrentPerform(iterations: threads) { worker in
         var g = worker
         while g < built.count {
-            built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves)
+            built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves,
+                         prefix: prefix)
             g += threads
         }
     }
