@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PixelRNN
 
@@ -130,5 +131,72 @@ import Testing
                 loaded.endRow(); direct.endRow()
             }
         }
+    }
+
+    /// exp, sigmoid and tanh on every path against libm (in Double), and the vector paths bit-identical.
+    @Test func elementwiseKernelsOnEveryPath() {
+        var random = RandomSource(seed: 12)
+        let x = (0..<1003).map { _ in (random.nextFloat() - 0.5) * 40 } + [-100, -87, 0, 88, 100]
+        let reference: [(Double) -> Double] = [{ Foundation.exp($0) }, { 1 / (1 + Foundation.exp(-$0)) }, { Foundation.tanh($0) }]
+        for kernel in 0..<3 {
+            var results: [KernelPath: [Float]] = [:]
+            for path in KernelPath.allCases where path.isAvailable {
+                let y = elementwise(path: path, kernel: kernel, x)
+                for (xi, yi) in zip(x, y) {
+                    let r = reference[kernel](Double(min(max(xi, -87), 88)))
+                    #expect(abs(Double(yi) - r) <= 1e-6 * max(abs(r), kernel == 0 ? 0 : 1), "\(path) kernel \(kernel) at \(xi)")
+                }
+                results[path] = y
+            }
+            if let a = results[.avx2], let b = results[.avx512] { #expect(a == b) }
+        }
+    }
+
+    /// The LSTM cell, log-sum-exp and Adam on every path: close to a Double reference,
+    /// the vector paths bit-identical. Odd h exercises the partial vectors.
+    @Test(arguments: [6, 32, 36])
+    func lstmLogSumExpAndAdamOnEveryPath(h: Int) {
+        let count = 5
+        let gates = data(count * 4 * h, seed: 50).map { $0 * 8 }, previous = data(count * h, seed: 51).map { $0 * 4 }
+        var lstm: [KernelPath: [[Float]]] = [:], lse: [KernelPath: Float] = [:], adam: [KernelPath: [[Float]]] = [:]
+        let logits = data(256 + h, seed: 52).map { $0 * 30 }
+        let values = data(1000 + h, seed: 53), gradient = data(1000 + h, seed: 54)
+        let m = data(1000 + h, seed: 55).map { $0 * 0.1 }, v = data(1000 + h, seed: 56).map { $0 * $0 * 0.01 }
+        func sigmoid(_ x: Float) -> Double { 1 / (1 + Foundation.exp(-Double(x))) }
+        for path in KernelPath.allCases where path.isAvailable {
+            let (g, cell, tanhCell, hidden) = lstmForward(path: path, gates: gates, previousCell: previous, broadcast: false,
+                                                          count: count, h: h)
+            for r in 0..<count {
+                for k in 0..<h {
+                    let base = r * 4 * h
+                    let o = sigmoid(gates[base + k]), f = sigmoid(gates[base + h + k]), i = sigmoid(gates[base + 2 * h + k])
+                    let gg = Foundation.tanh(Double(gates[base + 3 * h + k]))
+                    let c = f * Double(previous[r * h + k]) + i * gg
+                    #expect(abs(Double(g[base + k]) - o) < 1e-6 && abs(Double(g[base + 3 * h + k]) - gg) < 1e-6)
+                    #expect(abs(Double(cell[r * h + k]) - c) < 1e-5 * max(1, abs(c)))
+                    #expect(abs(Double(tanhCell[r * h + k]) - Foundation.tanh(c)) < 1e-5)
+                    #expect(abs(Double(hidden[r * h + k]) - o * Foundation.tanh(c)) < 1e-5)
+                }
+            }
+            lstm[path] = [g, cell, tanhCell, hidden]
+            let exact = Foundation.log(logits.map { Foundation.exp(Double($0)) }.reduce(0, +))
+            lse[path] = logSumExp(path: path, logits)
+            #expect(abs(Double(lse[path]!) - exact) < 1e-5 * abs(exact))
+            let (b1, b2, stepSize, eps, scale): (Float, Float, Float, Float, Float) = (0.9, 0.999, 1e-3, 1e-8, 0.7)
+            let (x, mm, vv) = adamStep(path: path, values: values, gradient: gradient, m: m, v: v, scale: scale, b1: b1,
+                                        b2: b2, stepSize: stepSize, eps: eps)
+            for i in values.indices {
+                let g = Double(gradient[i] * scale)
+                let m1 = Double(b1) * Double(m[i]) + Double(1 - b1) * g
+                let v1 = Double(b2) * Double(v[i]) + Double(1 - b2) * g * g
+                let x1 = Double(values[i]) - Double(stepSize) * m1 / (v1.squareRoot() + Double(eps))
+                #expect(abs(Double(mm[i]) - m1) < 1e-6 && abs(Double(vv[i]) - v1) < 1e-7 * max(1, v1) + 1e-9)
+                #expect(abs(Double(x[i]) - x1) < 1e-5)
+            }
+            adam[path] = [x, mm, vv]
+        }
+        if let a = lstm[.avx2], let b = lstm[.avx512] { #expect(a == b) }
+        if let a = lse[.avx2], let b = lse[.avx512] { #expect(a == b) }
+        if let a = adam[.avx2], let b = adam[.avx512] { #expect(a == b) }
     }
 }

@@ -106,3 +106,57 @@ func packedGemm(
     precondition(path.isAvailable)
     pk_gemm_packed_path(Int32(path.rawValue), Int32(m), Int32(n), Int32(k), a, Int32(lda), packed, beta, c, Int32(ldc))
 }
+
+/// The element-wise kernels on a given path: 0 exp, 1 sigmoid, 2 tanh.
+func elementwise(path: KernelPath, kernel: Int, _ x: [Float]) -> [Float] {
+    precondition(path.isAvailable)
+    var out = [Float](repeating: 0, count: x.count)
+    x.withUnsafeBufferPointer { x in
+        out.withUnsafeMutableBufferPointer { pk_unary_path(Int32(path.rawValue), Int32(kernel), x.baseAddress!, x.count, $0.baseAddress!) }
+    }
+    return out
+}
+
+/// The LSTM cell forward on a given path: (gates after their nonlinearities, cell, tanh cell, hidden).
+func lstmForward(path: KernelPath, gates: [Float], previousCell: [Float], broadcast: Bool, count: Int, h: Int)
+    -> ([Float], [Float], [Float], [Float])
+{
+    var g = gates
+    var cell = [Float](repeating: 0, count: count * h), tanhCell = cell, hidden = cell
+    g.withUnsafeMutableBufferPointer { g in
+        previousCell.withUnsafeBufferPointer { p in
+            cell.withUnsafeMutableBufferPointer { c in
+                tanhCell.withUnsafeMutableBufferPointer { t in
+                    hidden.withUnsafeMutableBufferPointer { hd in
+                        pk_lstm_forward_path(Int32(path.rawValue), g.baseAddress!, p.baseAddress!, broadcast ? 1 : 0,
+                                             c.baseAddress!, t.baseAddress!, hd.baseAddress!, count, Int32(h))
+                    }
+                }
+            }
+        }
+    }
+    return (g, cell, tanhCell, hidden)
+}
+
+/// log Σ exp on a given path.
+func logSumExp(path: KernelPath, _ x: [Float]) -> Float {
+    x.withUnsafeBufferPointer { pk_log_sum_exp_path(Int32(path.rawValue), $0.baseAddress!, Int32(x.count)) }
+}
+
+/// One Adam step on a given path: (values, m, v) after it.
+func adamStep(path: KernelPath, values: [Float], gradient: [Float], m: [Float], v: [Float], scale: Float, b1: Float,
+              b2: Float, stepSize: Float, eps: Float) -> ([Float], [Float], [Float])
+{
+    var values = values, m = m, v = v
+    values.withUnsafeMutableBufferPointer { x in
+        gradient.withUnsafeBufferPointer { g in
+            m.withUnsafeMutableBufferPointer { mm in
+                v.withUnsafeMutableBufferPointer { vv in
+                    pk_adam_path(Int32(path.rawValue), x.baseAddress!, g.baseAddress!, mm.baseAddress!, vv.baseAddress!,
+                                 x.count, scale, b1, b2, stepSize, eps)
+                }
+            }
+        }
+    }
+    return (values, m, v)
+}
