@@ -27,8 +27,6 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define PK_FMA(a, b, c) ((a) * (b) + (c))
 #endif
 
-static inline int pk_min(int a, int b) { return a < b ? a : b; }
-
 long pk_packed_size(int n, int k) { return (long)((n + 15) / 16) * 16 * k; }
 
 void pk_pack(const float *w, int n, int k, float *packed) {
@@ -44,11 +42,11 @@ void pk_pack(const float *w, int n, int k, float *packed) {
     }
 }
 
-// One tile of MR rows × 16 columns; rows past m repeat the last row (computed, not stored).
-#define PK_TILE(MR)                                                                                \
-    for (int i0 = 0; i0 < m; i0 += MR) {                                                           \
+// Rows [lo, hi) in tiles of MR rows × 16 columns (hi − lo a multiple of MR).
+#define PK_TILES(MR, lo, hi)                                                                       \
+    for (int i0 = (lo); i0 < (hi); i0 += MR) {                                                     \
         const float *rows[MR];                                                                     \
-        for (int r = 0; r < MR; r++) rows[r] = a + (long)pk_min(i0 + r, m - 1) * lda;              \
+        for (int r = 0; r < MR; r++) rows[r] = a + (long)(i0 + r) * lda;                           \
         for (int p = 0; p < panels; p++) {                                                         \
             const float *b = packed + (long)p * 16 * k;                                            \
             v16 acc[MR];                                                                           \
@@ -57,37 +55,72 @@ void pk_pack(const float *w, int n, int k, float *packed) {
                 v16 bv = *(const v16 *)(b + kk * 16);                                              \
                 for (int r = 0; r < MR; r++) acc[r] = PK_FMA(rows[r][kk] - (v16){0}, bv, acc[r]); \
             }                                                                                      \
-            int j0 = p * 16, nr = pk_min(16, n - j0);                                              \
-            for (int r = 0; r < MR && i0 + r < m; r++) {                                           \
-                float *dst = c + (long)(i0 + r) * ldc + j0;                                        \
-                if (nr == 16) {                                                                    \
-                    v16 out = acc[r];                                                              \
-                    if (beta != 0.0f) out = out + *(v16 *)dst;                                     \
-                    *(v16 *)dst = out;                                                             \
-                } else {                                                                           \
-                    for (int j = 0; j < nr; j++) dst[j] = (beta != 0.0f ? dst[j] : 0.0f) + acc[r][j]; \
-                }                                                                                  \
-            }                                                                                      \
+            for (int r = 0; r < MR; r++) pk_store(acc[r], c + (long)(i0 + r) * ldc + p * 16, n - p * 16, beta); \
         }                                                                                          \
     }
 
+// Single rows [lo, hi), four panels at a time (independent chains hide the FMA latency).
+#define PK_ROWS(lo, hi)                                                                            \
+    for (int i = (lo); i < (hi); i++) {                                                            \
+        const float *row = a + (long)i * lda;                                                      \
+        int p = 0;                                                                                 \
+        for (; p + 4 <= panels; p += 4) {                                                          \
+            const float *b = packed + (long)p * 16 * k;                                            \
+            v16 acc[4] = {{0}, {0}, {0}, {0}};                                                     \
+            for (int kk = 0; kk < k; kk++) {                                                       \
+                v16 av = row[kk] - (v16){0};                                                       \
+                for (int q = 0; q < 4; q++) acc[q] = PK_FMA(av, *(const v16 *)(b + (long)q * 16 * k + kk * 16), acc[q]); \
+            }                                                                                      \
+            for (int q = 0; q < 4; q++) pk_store(acc[q], c + (long)i * ldc + (p + q) * 16, n - (p + q) * 16, beta); \
+        }                                                                                          \
+        for (; p < panels; p++) {                                                                  \
+            const float *b = packed + (long)p * 16 * k;                                            \
+            v16 acc = {0};                                                                         \
+            for (int kk = 0; kk < k; kk++) acc = PK_FMA(row[kk] - (v16){0}, *(const v16 *)(b + kk * 16), acc); \
+            pk_store(acc, c + (long)i * ldc + p * 16, n - p * 16, beta);                           \
+        }                                                                                          \
+    }
+
+// Stores up to 16 columns of a tile row (adding to C when beta is 1).
+#define pk_store(acc, dst, left, beta)                                                             \
+    do {                                                                                           \
+        float *d_ = (dst);                                                                         \
+        int nr_ = (left) < 16 ? (left) : 16;                                                       \
+        if (nr_ == 16) {                                                                           \
+            v16 out_ = (acc);                                                                      \
+            if ((beta) != 0.0f) out_ = out_ + *(v16 *)d_;                                          \
+            *(v16 *)d_ = out_;                                                                     \
+        } else {                                                                                   \
+            for (int j_ = 0; j_ < nr_; j_++) d_[j_] = ((beta) != 0.0f ? d_[j_] : 0.0f) + (acc)[j_]; \
+        }                                                                                          \
+    } while (0)
+
+// Tiles of MR rows, then one tile of 4 if it fits, then single rows: every output element
+// is the same chain of fused multiply-adds in every case.
+#define PK_GEMM_BODY(MR)                                                                           \
+    int panels = (n + 15) / 16;                                                                    \
+    int full = m / MR * MR;                                                                        \
+    PK_TILES(MR, 0, full)                                                                          \
+    if (MR > 4 && m - full >= 4) {                                                                 \
+        PK_TILES(4, full, full + 4)                                                                \
+        full += 4;                                                                                 \
+    }                                                                                              \
+    PK_ROWS(full, m)
+
 static void gemm_portable(int m, int n, int k, const float *a, int lda, const float *packed, float beta,
                           float *c, int ldc) {
-    int panels = (n + 15) / 16;
-    PK_TILE(4)
+    PK_GEMM_BODY(4)
 }
 
 #if PK_X86
 PK_TARGET_AVX2 static void gemm_avx2(int m, int n, int k, const float *a, int lda, const float *packed,
                                      float beta, float *c, int ldc) {
-    int panels = (n + 15) / 16;
-    PK_TILE(4)
+    PK_GEMM_BODY(4)
 }
 
 PK_TARGET_AVX512 static void gemm_avx512(int m, int n, int k, const float *a, int lda, const float *packed,
                                          float beta, float *c, int ldc) {
-    int panels = (n + 15) / 16;
-    PK_TILE(8)
+    PK_GEMM_BODY(8)
 }
 #endif
 
