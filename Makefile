@@ -10,7 +10,8 @@ RELEASE     := -c release
 TESTFLAGS   := -c release -Xswiftc -enable-testing
 
 DATA_PACKAGES = mate-backgrounds plasma-workspace-wallpapers ukui-wallpapers lomiri-wallpapers-20.04 \
-               tuxpaint-stamps-default stellarium-data python3-pil python3-numpy
+               tuxpaint-stamps-default stellarium-data endless-sky-data openclipart-png \
+               python3-pil python3-numpy
 
 .PHONY: deps data build run test bench bench-compare install clean
 

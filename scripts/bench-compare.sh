@@ -13,7 +13,7 @@ seconds="${1:-8}"
 venv=.venv-torch
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q torch numpy
+  "$venv/bin/pip" install -q torch numpy pillow
 fi
 run() { if [ -n "${KEEP_ENV:-}" ]; then "$@"; else env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$@"; fi; }
 ours=$(run .build/release/pixelrnn bench --seconds "$seconds" --workers 2)

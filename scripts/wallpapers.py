@@ -71,7 +71,10 @@ def test_tiles():
                 yield path, ty, tx, small.crop((tx * TILE, ty * TILE, tx * TILE + TILE, ty * TILE + TILE))
 
 
-EXTRA = [("tuxpaint-stamps-default", "/stamps/"), ("stellarium-data", "/landscapes/")]
+# Extra training sources, as in Sources/PixelRNN/Data/Wallpapers.swift: package, path
+# fragment, stride over the matching files in dpkg's order.
+EXTRA = [("tuxpaint-stamps-default", "/stamps/", 1), ("stellarium-data", "/landscapes/", 1),
+         ("endless-sky-data", "/images/land/", 1), ("openclipart-png", "/openclipart/png/", 8)]
 
 
 def thumbnail(path):
@@ -85,7 +88,8 @@ def thumbnail(path):
 def duplicates(threshold=6.0):
     import numpy as np
     train, test = sources()
-    extra = [p for package, part in EXTRA for p in package_files(package) if part in p and os.path.isfile(p)]
+    extra = [p for package, part, stride in EXTRA
+             for p in [q for q in package_files(package) if part in q][::stride] if os.path.isfile(p)]
     tests = []
     for path in test:
         t = thumbnail(path)

@@ -126,6 +126,8 @@ final class IslandGroup: @unchecked Sendable {
     private var rowLogWeight: [Double]
     private var rowLogP: [Double]
     private var rowLogPFilled: [Double]
+    /// Whether any island resampled since the last row moves.
+    private var resampledSinceMove = false
     /// Per island: row moves proposed and accepted.
     private(set) var movesProposed: [Int]
     private(set) var movesAccepted: [Int]
@@ -233,10 +235,7 @@ final class IslandGroup: @unchecked Sendable {
                         images[island.image].withUnsafeBufferPointer { image in
                             let values = image.baseAddress! + (y * width + x0) * c
                             for slot in island.slots {
-                                var sum = 0.0
-                                for i in 0..<(len * c) {
-                                    sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
-                                }
+                                let sum = visibleRunLogProbability(values, subPixels: len * c, slot: slot)
                                 increments[slot] = sum
                                 logP[slot] += sum
                                 if rowStarted {
@@ -257,11 +256,9 @@ final class IslandGroup: @unchecked Sendable {
                     for ch in 0..<c {
                         state.logits(row: y, columns: x..<(x + 1))
                         for slot in 0..<slots {
-                            state.logits(particle: slot, position: 0, channel: ch, into: logits)
-                            let draw = drawTempered(
-                                logits: logits, levels: levels,
-                                inverseTemperature: inverseTemperature, uniform: particleRandom[slot].nextDouble(),
-                                scratch: scratch)
+                            let draw = drawSubPixel(
+                                slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
+                                logits: logits, scratch: scratch)
                             state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
                             logP[slot] += draw.logP
                             logPFilled[slot] += draw.logP
@@ -275,7 +272,10 @@ final class IslandGroup: @unchecked Sendable {
                     }
                 }
             }
-            if rowStarted && plan.visibleAfterOcclusion && slots > 1 {
+            // Only resampling makes particles share rows: without one since the last move
+            // they are distinct already, and the move would cost two row passes for nothing.
+            if rowStarted && plan.visibleAfterOcclusion && slots > 1 && resampledSinceMove {
+                resampledSinceMove = false
                 for _ in 0..<rowMoves {
                     moveRow(y, plan: plan, images: images, inverseTemperature: inverseTemperature,
                             logits: logits, scratch: scratch)
@@ -287,6 +287,37 @@ final class IslandGroup: @unchecked Sendable {
 
     private func islandOfSlot(_ slot: Int) -> Int {
         islands.firstIndex { $0.slots.contains(slot) }!
+    }
+
+    /// log p of the last run's visible sub-pixels (`values`, the run's pixels in order)
+    /// for particle `slot`.
+    @inline(__always)
+    private func visibleRunLogProbability(_ values: UnsafePointer<UInt8>, subPixels: Int, slot: Int) -> Double {
+        let c = state.model.configuration.channels
+        var sum = 0.0
+        for i in 0..<subPixels {
+            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+        }
+        return sum
+    }
+
+    /// Draws channel `channel` of the last one-pixel run for `slot` from the proposal
+    /// q = p^{1/T} (one uniform number from the slot's stream): by inversion of the
+    /// model's own distribution where it offers that at T = 1, else from all its logits.
+    @inline(__always)
+    private func drawSubPixel(
+        slot: Int, channel: Int, levels: Int, inverseTemperature: Float,
+        logits: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) -> (value: Int, logP: Double, logQ: Double) {
+        let uniform = particleRandom[slot].nextDouble()
+        if inverseTemperature == 1,
+           let exact = state.draw(uniform: uniform, particle: slot, position: 0, channel: channel) {
+            return (exact.value, exact.logP, exact.logP)
+        }
+        state.logits(particle: slot, position: 0, channel: channel, into: logits)
+        let draw = drawTempered(logits: logits, levels: levels, inverseTemperature: inverseTemperature,
+                                uniform: uniform, scratch: scratch)
+        return (draw.value, draw.logP, draw.logQ)
     }
 
     /// One Metropolis–Hastings move per particle on the occluded sub-pixels of row `y`
@@ -329,10 +360,7 @@ final class IslandGroup: @unchecked Sendable {
                 for slot in 0..<slots {
                     images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
                         let values = image.baseAddress! + (y * width + x0) * c
-                        var sum = 0.0
-                        for i in 0..<(run.columns.count * c) {
-                            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
-                        }
+                        let sum = visibleRunLogProbability(values, subPixels: run.columns.count * c, slot: slot)
                         newWeight[slot] += sum
                         newLogP[slot] += sum
                     }
@@ -343,10 +371,9 @@ final class IslandGroup: @unchecked Sendable {
                 for ch in 0..<c {
                     state.logits(row: y, columns: x..<(x + 1))
                     for slot in 0..<slots {
-                        state.logits(particle: slot, position: 0, channel: ch, into: logits)
-                        let draw = drawTempered(
-                            logits: logits, levels: levels, inverseTemperature: inverseTemperature,
-                            uniform: particleRandom[slot].nextDouble(), scratch: scratch)
+                        let draw = drawSubPixel(
+                            slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
+                            logits: logits, scratch: scratch)
                         state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
                         newWeight[slot] += draw.logP - draw.logQ
                         newLogP[slot] += draw.logP
@@ -400,6 +427,7 @@ final class IslandGroup: @unchecked Sendable {
                 for (k, a) in picks.enumerated() { ancestors![slots.lowerBound + k] = slots.lowerBound + a }
                 for s in slots { logWeight[s] = 0 }
                 resamplings[i] += 1
+                resampledSinceMove = true
             }
         }
         if let ancestors {

@@ -82,6 +82,35 @@ import Testing
         }
     }
 
+    /// Inversion draws follow the distribution: uniform numbers on a fine grid give each
+    /// level a share equal to its probability (within two grid steps), and the draw's
+    /// level is never one of zero probability.
+    @Test(arguments: [0, 2])
+    func inversionDrawsFollowTheDistribution(channel: Int) {
+        let levels = 256, k = 4, n = 20_000
+        let mixture = LogisticMixture(components: k, levels: levels)
+        let earlier: [Float] = [0.3, -0.5]
+        for seed in UInt64(1)...5 {
+            let outputs = randomOutputs(components: k, channel: channel, seed: seed)
+            var logP = [Float](repeating: 0, count: levels)
+            var counts = [Int](repeating: 0, count: levels)
+            outputs.withUnsafeBufferPointer { o in
+                earlier.withUnsafeBufferPointer { e in
+                    mixture.logProbabilities(outputs: o.baseAddress!, channel: channel, earlier: e.baseAddress!, into: &logP)
+                    for i in 0..<n {
+                        let v = mixture.draw(uniform: (Double(i) + 0.5) / Double(n), outputs: o.baseAddress!,
+                                             channel: channel, earlier: e.baseAddress!)
+                        counts[v] += 1
+                    }
+                }
+            }
+            for v in 0..<levels {
+                #expect(abs(Double(counts[v]) / Double(n) - exp(Double(logP[v]))) <= 2.0 / Double(n) + 1e-4,
+                        "seed \(seed), level \(v): \(counts[v]) of \(n) against p = \(exp(Double(logP[v])))")
+            }
+        }
+    }
+
     /// Unconditional samples from a mixture model follow its own distribution: the
     /// first sub-pixel's empirical frequencies match its probabilities.
     @Test func samplesFollowTheDistribution() throws {

@@ -33,10 +33,14 @@ public enum Wallpapers {
     public static let packages = [
         "mate-backgrounds", "plasma-workspace-wallpapers", "ukui-wallpapers", "lomiri-wallpapers-20.04",
     ]
-    /// More colour pictures for training only: package and the path fragment a file must contain.
-    public static let extraSources: [(package: String, pathContains: String)] = [
-        ("tuxpaint-stamps-default", "/stamps/"),
-        ("stellarium-data", "/landscapes/"),
+    /// More colour pictures for training only: package, the path fragment a file must
+    /// contain, and the stride over the matching files in dpkg's order (1 = every one;
+    /// openclipart's 8,000 drawings would otherwise outweigh everything else).
+    public static let extraSources: [(package: String, pathContains: String, stride: Int)] = [
+        ("tuxpaint-stamps-default", "/stamps/", 1),
+        ("stellarium-data", "/landscapes/", 1),
+        ("endless-sky-data", "/images/land/", 1),
+        ("openclipart-png", "/openclipart/png/", 8),
     ]
     /// Side of a test tile.
     public static let tileSize = 32
@@ -163,7 +167,8 @@ public enum Wallpapers {
         var all = paths.map { ("wallpapers", $0) }
         if extras {
             for source in extraSources {
-                for path in try files(of: source.package) where path.contains(source.pathContains) {
+                let matching = try files(of: source.package).filter { $0.contains(source.pathContains) }
+                for path in stride(from: 0, to: matching.count, by: source.stride).map({ matching[$0] }) {
                     all.append((source.package, path))
                 }
             }

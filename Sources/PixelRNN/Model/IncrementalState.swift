@@ -205,6 +205,18 @@ public final class IncrementalState: @unchecked Sendable {
         }
     }
 
+    /// A draw at temperature 1 for sub-pixel `channel` at `position` of the last run by
+    /// inversion with `uniform` ∈ [0, 1), and its log-probability, when the model's
+    /// distribution can be inverted without listing every level (the logistic mixture);
+    /// nil otherwise (use ``logits(particle:position:channel:into:)``).
+    public func draw(uniform: Double, particle: Int, position: Int, channel: Int) -> (value: Int, logP: Double)? {
+        let outputs = runLogits + (particle * runLength + position) * model.configuration.outputWidth
+        let index = ((particle * height + row) * width + runStart + position) * c
+        return pixels.withUnsafeBufferPointer {
+            model.subPixelDraw(uniform: uniform, pixelOutputs: outputs, channel: channel, pixelValues: $0.baseAddress! + index)
+        }
+    }
+
     /// The `levels` logits of sub-pixel `channel` at `position` of the last run (see
     /// ``logProbability(of:particle:position:channel:)``), for drawing from it.
     public func logits(particle: Int, position: Int, channel: Int, into logits: UnsafeMutablePointer<Float>) {

@@ -161,6 +161,39 @@ struct LogisticMixture {
         }
     }
 
+    /// The level whose cumulative probability first exceeds `uniform` (a draw from the
+    /// mixture by inversion, one uniform number per draw as for the softmax): a binary
+    /// search over the levels, each step one evaluation of the mixture's CDF in double
+    /// precision, so a draw costs O(K log L) instead of the O(K·L) of every level's mass.
+    func draw(
+        uniform: Double, outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>
+    ) -> Int {
+        let k = components
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * k) { buffer in
+            let scratch = buffer.baseAddress!
+            let means = scratch, inverseScales = scratch + k, logPriors = scratch + 2 * k
+            prepare(outputs: outputs, channel: channel, earlier: earlier,
+                    means: means, inverseScales: inverseScales, logPriors: logPriors)
+            let delta = 1 / Double(levels - 1)
+            /// P(value ≤ v).
+            func cumulative(_ v: Int) -> Double {
+                let edge = Double(scaled(v)) + delta
+                var total = 0.0
+                for i in 0..<k {
+                    let z = (edge - Double(means[i])) * Double(inverseScales[i])
+                    total += Foundation.exp(Double(logPriors[i])) / (1 + Foundation.exp(-z))
+                }
+                return total
+            }
+            var low = 0, high = levels - 1
+            while low < high {
+                let middle = (low + high) / 2
+                if cumulative(middle) > uniform { high = middle } else { low = middle + 1 }
+            }
+            return low
+        }
+    }
+
     /// log p(v) for every level v, into `logProbabilities` (`levels` floats).
     func logProbabilities(
         outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>,
@@ -228,6 +261,26 @@ extension PixelRNN {
                 return Double(mixture.logProbability(
                     of: value, outputs: pixelOutputs + offset, channel: channel, earlier: earlier.baseAddress!))
             }
+        }
+    }
+
+    /// A draw from channel `channel`'s distribution at temperature 1 by inversion of its
+    /// cumulative distribution with `uniform` ∈ [0, 1), with its log-probability; nil for
+    /// the softmax, whose callers invert the logits themselves.
+    @inline(__always)
+    func subPixelDraw(
+        uniform: Double, pixelOutputs: UnsafePointer<Float>, channel: Int, pixelValues: UnsafePointer<UInt8>
+    ) -> (value: Int, logP: Double)? {
+        guard case .logisticMixture(let k) = configuration.distribution else { return nil }
+        let levels = configuration.levels
+        let offset = configuration.distribution.outputOffset(ofChannel: channel, levels: levels)
+        let mixture = LogisticMixture(components: k, levels: levels)
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: max(channel, 1)) { earlier in
+            for j in 0..<channel { earlier[j] = mixture.scaled(Int(pixelValues[j])) }
+            let e = earlier.baseAddress!
+            let value = mixture.draw(uniform: uniform, outputs: pixelOutputs + offset, channel: channel, earlier: e)
+            let logP = mixture.logProbability(of: value, outputs: pixelOutputs + offset, channel: channel, earlier: e)
+            return (value, Double(logP))
         }
     }
 
