@@ -128,6 +128,11 @@ final class IslandGroup: @unchecked Sendable {
     private var rowLogPFilled: [Double]
     /// Whether any island resampled since the last row moves.
     private var resampledSinceMove = false
+    /// Per slot, log p of each sub-pixel along the particle (`H × W × C` floats per slot,
+    /// visible and drawn alike; they follow the particle through resampling and row
+    /// moves): the selected completion's NLL map without another forward pass.
+    let subPixelLogP: UnsafeMutablePointer<Float>
+    private let subPixelsPerImage: Int
     /// Per island: row moves proposed and accepted.
     private(set) var movesProposed: [Int]
     private(set) var movesAccepted: [Int]
@@ -149,6 +154,9 @@ final class IslandGroup: @unchecked Sendable {
             throw CompletionError(error)
         }
         self.islands = islands
+        subPixelsPerImage = height * width * model.configuration.channels
+        subPixelLogP = .allocate(capacity: slots * subPixelsPerImage)
+        subPixelLogP.initialize(repeating: 0, count: slots * subPixelsPerImage)
         particleRandom = []
         for island in islands {
             for k in 0..<island.slots.count {
@@ -168,6 +176,13 @@ final class IslandGroup: @unchecked Sendable {
         resamplings = [Int](repeating: 0, count: islands.count)
         movesProposed = resamplings
         movesAccepted = resamplings
+    }
+
+    deinit { subPixelLogP.deallocate() }
+
+    /// The slot's per-sub-pixel log-probabilities (`H × W × C`).
+    func logProbabilities(slot: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: subPixelLogP + slot * subPixelsPerImage, count: subPixelsPerImage))
     }
 
     /// The slot's completed image (`H × W × C` bytes).
@@ -210,6 +225,9 @@ final class IslandGroup: @unchecked Sendable {
                     for slot in island.slots { logP[slot] += sum }
                     logEvidence[i] += sum
                 }
+                for slot in island.slots {
+                    prefix.copyLogProbabilities(image: island.image, into: subPixelLogP + slot * subPixelsPerImage)
+                }
             }
             startRow = prefix.row
             startRun = prefix.run
@@ -235,7 +253,9 @@ final class IslandGroup: @unchecked Sendable {
                         images[island.image].withUnsafeBufferPointer { image in
                             let values = image.baseAddress! + (y * width + x0) * c
                             for slot in island.slots {
-                                let sum = visibleRunLogProbability(values, subPixels: len * c, slot: slot)
+                                let sum = visibleRunLogProbability(
+                                    values, subPixels: len * c, slot: slot,
+                                    record: subPixelLogP + slot * subPixelsPerImage + (y * width + x0) * c)
                                 increments[slot] = sum
                                 logP[slot] += sum
                                 if rowStarted {
@@ -260,6 +280,7 @@ final class IslandGroup: @unchecked Sendable {
                                 slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
                                 logits: logits, scratch: scratch)
                             state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
+                            subPixelLogP[slot * subPixelsPerImage + (y * width + x) * c + ch] = Float(draw.logP)
                             logP[slot] += draw.logP
                             logPFilled[slot] += draw.logP
                             increments[slot] = draw.logP - draw.logQ
@@ -292,11 +313,15 @@ final class IslandGroup: @unchecked Sendable {
     /// log p of the last run's visible sub-pixels (`values`, the run's pixels in order)
     /// for particle `slot`.
     @inline(__always)
-    private func visibleRunLogProbability(_ values: UnsafePointer<UInt8>, subPixels: Int, slot: Int) -> Double {
+    private func visibleRunLogProbability(
+        _ values: UnsafePointer<UInt8>, subPixels: Int, slot: Int, record: UnsafeMutablePointer<Float>
+    ) -> Double {
         let c = state.model.configuration.channels
         var sum = 0.0
         for i in 0..<subPixels {
-            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+            let term = state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+            record[i] = Float(term)
+            sum += term
         }
         return sum
     }
@@ -352,6 +377,10 @@ final class IslandGroup: @unchecked Sendable {
                 islandOfSlot[slot] = i
             }
         }
+        // The proposal's per-sub-pixel log p of the row, kept if the move is accepted.
+        let proposed = UnsafeMutablePointer<Float>.allocate(capacity: slots * rowSize)
+        defer { proposed.deallocate() }
+        var recordedFrom = rowSize
         for run in plan.rows[y] {
             if !run.occluded {
                 state.logits(row: y, columns: run.columns)
@@ -360,7 +389,9 @@ final class IslandGroup: @unchecked Sendable {
                 for slot in 0..<slots {
                     images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
                         let values = image.baseAddress! + (y * width + x0) * c
-                        let sum = visibleRunLogProbability(values, subPixels: run.columns.count * c, slot: slot)
+                        let sum = visibleRunLogProbability(
+                            values, subPixels: run.columns.count * c, slot: slot,
+                            record: proposed + slot * rowSize + x0 * c)
                         newWeight[slot] += sum
                         newLogP[slot] += sum
                     }
@@ -368,6 +399,7 @@ final class IslandGroup: @unchecked Sendable {
             } else {
                 rowStarted = true
                 let x = run.columns.lowerBound
+                recordedFrom = min(recordedFrom, x * c)
                 for ch in 0..<c {
                     state.logits(row: y, columns: x..<(x + 1))
                     for slot in 0..<slots {
@@ -375,6 +407,7 @@ final class IslandGroup: @unchecked Sendable {
                             slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
                             logits: logits, scratch: scratch)
                         state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
+                        proposed[slot * rowSize + x * c + ch] = Float(draw.logP)
                         newWeight[slot] += draw.logP - draw.logQ
                         newLogP[slot] += draw.logP
                         newLogPFilled[slot] += draw.logP
@@ -392,6 +425,9 @@ final class IslandGroup: @unchecked Sendable {
                 rowLogWeight[slot] = newWeight[slot]
                 rowLogP[slot] = newLogP[slot]
                 rowLogPFilled[slot] = newLogPFilled[slot]
+                // The row's sub-pixels from its first occluded one on (those before it do not change).
+                (subPixelLogP + slot * subPixelsPerImage + y * rowSize + recordedFrom)
+                    .update(from: proposed + slot * rowSize + recordedFrom, count: rowSize - recordedFrom)
             } else {
                 for x in 0..<width {
                     for ch in 0..<c {
@@ -432,6 +468,13 @@ final class IslandGroup: @unchecked Sendable {
         }
         if let ancestors {
             state.resample(ancestors: ancestors)
+            let n = subPixelsPerImage
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: state.particles * n)
+            defer { copy.deallocate() }
+            copy.update(from: subPixelLogP, count: state.particles * n)
+            for (k, a) in ancestors.enumerated() where a != k {
+                (subPixelLogP + k * n).update(from: copy + a * n, count: n)
+            }
             let p = logP, f = logPFilled, rw = rowLogWeight, rp = rowLogP, rf = rowLogPFilled
             for (k, a) in ancestors.enumerated() where a != k {
                 logP[k] = p[a]
@@ -452,10 +495,16 @@ final class IslandGroup: @unchecked Sendable {
 final class SharedPrefix: @unchecked Sendable {
     /// Where the particles resume: the first occluded pixel's row and run.
     let row: Int, run: Int
+    /// Sub-pixels before the first occluded pixel.
+    let prefixSubPixels: Int
     private let states: [IncrementalState]
     /// Per state, per image in it: the log-probability of each visible run of the prefix,
     /// in order (one box per state: states are computed in parallel).
-    private final class Sums { var perImage: [[Double]] = [] }
+    private final class Sums {
+        var perImage: [[Double]] = []
+        /// Per image, log p of each prefix sub-pixel (`H × W × C`, the prefix part filled).
+        var logProbabilities: [[Float]] = []
+    }
     private let sums: [Sums]
     private let capacity: Int
 
@@ -465,6 +514,7 @@ final class SharedPrefix: @unchecked Sendable {
         orientation: Orientation, packedWeights: PackedWeights
     ) throws(CompletionError) {
         guard let first = plan.firstOccluded, first > 0 else { return nil }
+        prefixSubPixels = first * model.configuration.channels
         row = first / width
         run = plan.rows[row].firstIndex { $0.occluded }!
         self.capacity = capacity
@@ -485,6 +535,12 @@ final class SharedPrefix: @unchecked Sendable {
     /// Image `image`'s run log-probabilities (after `compute`).
     func runSums(image: Int) -> [Double] { sums[image / capacity].perImage[image % capacity] }
 
+    /// Copies image `image`'s prefix log-probabilities into `record` (`H × W × C` floats).
+    func copyLogProbabilities(image: Int, into record: UnsafeMutablePointer<Float>) {
+        let values = sums[image / capacity].logProbabilities[image % capacity]
+        values.withUnsafeBufferPointer { record.update(from: $0.baseAddress!, count: prefixSubPixels) }
+    }
+
     /// States of the prefix (each runs on its own; the split depends only on the image count).
     var stateCount: Int { states.count }
 
@@ -502,6 +558,8 @@ final class SharedPrefix: @unchecked Sendable {
         for k in 0..<state.particles { all.append(contentsOf: images[first + k]) }
         state.setParticleImages(all)
         var sums = [[Double]](repeating: [], count: state.particles)
+        let size = state.height * width * c
+        var record = [Float](repeating: 0, count: state.particles * size)
         for y in 0...row {
             for run in plan.rows[y][..<(y == row ? self.run : plan.rows[y].count)] {
                 let len = run.columns.count, x0 = run.columns.lowerBound
@@ -511,7 +569,9 @@ final class SharedPrefix: @unchecked Sendable {
                         let values = image.baseAddress! + (y * width + x0) * c
                         var sum = 0.0
                         for i in 0..<(len * c) {
-                            sum += state.logProbability(of: values[i], particle: k, position: i / c, channel: i % c)
+                            let term = state.logProbability(of: values[i], particle: k, position: i / c, channel: i % c)
+                            record[k * size + (y * width + x0) * c + i] = Float(term)
+                            sum += term
                         }
                         sums[k].append(sum)
                     }
@@ -520,6 +580,7 @@ final class SharedPrefix: @unchecked Sendable {
             if y < row { state.endRow() }
         }
         self.sums[index].perImage = sums
+        self.sums[index].logProbabilities = (0..<state.particles).map { Array(record[($0 * size)..<(($0 + 1) * size)]) }
     }
 }
 
@@ -621,6 +682,7 @@ func runParticleFilter(
                     outcome.logWeights.append(share + group.logWeight[slot] - within)
                     outcome.logP.append(group.logP[slot])
                     outcome.logPFilled.append(group.logPFilled[slot])
+                    outcome.subPixelLogP.append(group.logProbabilities(slot: slot))
                 }
                 outcome.islands.append(
                     IslandOutcome(
@@ -645,6 +707,8 @@ struct ImageParticles: Sendable {
     var logP: [Double] = []
     /// Σ over occluded sub-pixels of log p(x_t | x_<t), nats.
     var logPFilled: [Double] = []
+    /// Per particle, log p of each sub-pixel (`H × W × C`), nats.
+    var subPixelLogP: [[Float]] = []
     /// Estimate of log p(visible), nats.
     var logEvidence: Double = 0
     var islands: [IslandOutcome] = []

@@ -37,3 +37,30 @@ import Testing
         }
     }
 }
+
+/// The NLL map comes from the sampler's own log-probabilities along the selected
+/// particle (through resampling and row moves), not from another forward pass: it must
+/// equal a full forward pass over the selected completion.
+@Suite struct SampledNLLMapTests {
+    @Test(arguments: [(1, 1, 0), (3, 1, 0), (1, 12, 2), (3, 12, 1)])
+    func nllMapEqualsAFullForwardPass(channels: Int, samples: Int, rowMoves: Int) throws {
+        let model = try perturbedModel(channels: channels, levels: 256, spread: 0.6, inputGain: 3)
+        let width = 7, height = 6
+        let image = randomImage(width: width, height: height, channels: channels, seed: 61)
+        var occluded = [Bool](repeating: false, count: width * height)
+        for y in 1..<5 { for x in 1..<6 { occluded[y * width + x] = true } }
+        var options = CompletionOptions(samples: samples, seed: 4, temperature: 0.6, particlesPerIsland: 6,
+                                        orientation: .upright)
+        options.rowMoves = rowMoves
+        let result = try Completer(model: model).complete(image, occluded: occluded, options: options)
+        if samples > 1 { #expect(result.report.evidence.resamplingSteps > 0) }
+        let nll = UnsafeMutablePointer<Float>.allocate(capacity: width * height * channels)
+        defer { nll.deallocate() }
+        _ = try model.negativeLogLikelihoods(
+            of: result.completed.pixels, count: 1, height: height, width: width, positionNLL: nll)
+        for p in 0..<(width * height) {
+            let full = (0..<channels).reduce(0.0) { $0 + Double(nll[p * channels + $1]) }
+            #expect(abs(result.pixelNLL[p] - full) <= 1e-3 * max(1, abs(full)), "pixel \(p)")
+        }
+    }
+}
