@@ -159,7 +159,9 @@ struct BenchCommand: ParsableCommand {
             if r.method == "naive" { naive = r.millisecondsPerImage }
         }
         print("")
-        print(String(format: "naive / incremental (K = 1, one thread): %.0f×", naive / incremental1))
+        if incremental1.isFinite && naive.isFinite {
+            print(String(format: "naive / incremental (K = 1, one thread): %.0f×", naive / incremental1))
+        }
     }
 
     func row(_ name: String, _ workers: Int, _ rate: Double, flopsPerImage: Double, peak: Double, sgemm: Double) {
