@@ -197,7 +197,7 @@ public struct Completer: Sendable {
             ess = effectiveSampleSize(particles.logWeights[...])
             var random = RandomSource(seed: options.seed, stream: Streams.selection(image: 0))
             selected = drawIndex(weights: weights, uniform: random.nextDouble())
-            sampledLogP = particles.subPixelLogP[selected]
+            sampledLogP = particles.logProbabilities(particle: selected)
         }
 
         // The per-pixel NLL map of the selected completion: the sampler's own log p of

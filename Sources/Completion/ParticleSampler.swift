@@ -682,7 +682,7 @@ func runParticleFilter(
                     outcome.logWeights.append(share + group.logWeight[slot] - within)
                     outcome.logP.append(group.logP[slot])
                     outcome.logPFilled.append(group.logPFilled[slot])
-                    outcome.subPixelLogP.append(group.logProbabilities(slot: slot))
+                    outcome.sources.append((group, slot))
                 }
                 outcome.islands.append(
                     IslandOutcome(
@@ -707,8 +707,11 @@ struct ImageParticles: Sendable {
     var logP: [Double] = []
     /// Σ over occluded sub-pixels of log p(x_t | x_<t), nats.
     var logPFilled: [Double] = []
-    /// Per particle, log p of each sub-pixel (`H × W × C`), nats.
-    var subPixelLogP: [[Float]] = []
+    /// Per particle, its group and slot (for ``logProbabilities(particle:)``).
+    fileprivate var sources: [(group: IslandGroup, slot: Int)] = []
+    /// Particle `k`'s log p of each sub-pixel (`H × W × C`), nats: copied on demand
+    /// (only the selected particle's is wanted).
+    func logProbabilities(particle k: Int) -> [Float] { sources[k].group.logProbabilities(slot: sources[k].slot) }
     /// Estimate of log p(visible), nats.
     var logEvidence: Double = 0
     var islands: [IslandOutcome] = []
