@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SystemIO
 public import Logging
 public import SystemPackage
 
@@ -40,9 +41,19 @@ public final class Daemon: Sendable {
     /// - Throws: a ``SpoolError`` when the daemon cannot start (folders, model, watcher).
     public func run() throws -> Int32 {
         let c = launch.configuration, loader = launch.loader, logger = launch.logger
-        for folder in [c.spool, c.inbox, c.work, c.outbox, c.failed, c.masks, c.state] {
+        for folder in [c.spool, c.inbox, c.work, c.outbox, c.failed, c.masks, c.leases, c.state] {
             try FS.makeDirectory(folder, allowExisting: true)
         }
+        // inotify sees only this kernel's changes: on a file system that other hosts
+        // write, new files are found by listing inbox/ every poll_interval.
+        var launch = launch
+        let kind = try? Host.fileSystemKind(c.inbox)
+        launch.fileSystem = kind?.name ?? "unknown"
+        launch.watchMode = c.watch.resolved(sharedFileSystem: kind?.isShared ?? false)
+        logger.info("watching inbox", metadata: [
+            "watch": "\(launch.watchMode.rawValue)", "configured": "\(c.watch.rawValue)", "file_system": "\(launch.fileSystem)",
+            "poll_interval": "\(launch.watchMode == .poll ? InboxPlanner.format(c.pollInterval) : "none")",
+        ])
         let loop = DaemonLoop(launch: launch)
         loop.sync { $0.writeStatusNow() }
         // The model loads on this thread, not on the control queue (which has nothing to do
@@ -58,10 +69,36 @@ public final class Daemon: Sendable {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGIO, SIG_IGN)  // lease breaks would otherwise kill us
         loop.sync { $0.installSignalHandlers() }
-        try launch.watcher.start(watching: c.inbox, logger: logger, handler: loop.eventHandler())
+        if launch.watchMode == .inotify {
+            try launch.watcher.start(watching: c.inbox, logger: logger, handler: loop.eventHandler())
+        }
         loop.sync { $0.begin(processor: processor) }
         loop.stopped.wait()
         return loop.sync { $0.exitCode }
+    }
+}
+
+extension Daemon {
+    /// What one poll of `inbox/` costs: the listing (`readdir` and an `lstat` per name) and
+    /// the planner's pass over it, claiming nothing, `repetitions` times.
+    /// - Returns: the number of names listed, and for each repetition the seconds the
+    ///   listing took and the seconds the planning took.
+    public static func measureInboxListing(configuration c: DaemonConfiguration, repetitions: Int)
+        throws -> (names: Int, listing: [Double], planning: [Double]) {
+        var planner = InboxPlanner(settle: c.settle, maskWait: c.maskWait, defaultMask: c.mask)
+        var listing: [Double] = [], planning: [Double] = []
+        var names = 0
+        for _ in 0..<max(1, repetitions) {
+            let start = DaemonLoop.monotonic()
+            let entries = try DaemonLoop.listing(of: c.inbox)
+            let listed = DaemonLoop.monotonic()
+            let now = Date().timeIntervalSince1970
+            _ = planner.plan(entries, now: now, claiming: .paused(until: now + 5))
+            listing.append(listed - start)
+            planning.append(DaemonLoop.monotonic() - listed)
+            names = entries.count
+        }
+        return (names, listing, planning)
     }
 }
 
@@ -73,4 +110,9 @@ struct DaemonLaunch: Sendable {
     var watcher: InotifyWatcher
     var loader: JobProcessorLoader
     var logger: Logger
+    /// How new inbox files are noticed, decided at start (`watch`, resolved for the spool's
+    /// file system).
+    var watchMode = WatchMode.inotify
+    /// The spool's file system, as `statfs` names it.
+    var fileSystem = "unknown"
 }

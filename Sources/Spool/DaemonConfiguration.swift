@@ -1,4 +1,5 @@
 import Imaging
+import SystemIO
 public import SystemPackage
 
 #if canImport(Glibc)
@@ -55,6 +56,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var drainTimeout: Double = 30
     /// Seconds between full scans of `inbox/` (`rescan_interval`).
     public var rescanInterval: Double = 30
+    /// How new inbox files are noticed (`watch`): inotify, polling, or `auto` (polling when
+    /// the spool is on a shared file system, where inotify sees only this host's changes).
+    public var watch: WatchMode = .auto
+    /// Seconds between listings of `inbox/` when polling (`poll_interval`).
+    public var pollInterval: Double = 2
+    /// This host's identity in owner records and leases (`host_id`); empty = the host name.
+    /// Daemons on one machine with different identities treat each other as remote hosts.
+    public var hostID: String = ""
+    /// Seconds a daemon's claims survive without a renewal of its lease (`lease`): another
+    /// host's daemon takes over the jobs of an owner whose lease has not changed for this long.
+    public var lease: Double = 30
+    /// Seconds between renewals of this daemon's lease, which is also how often `work/` is
+    /// examined for jobs whose owner is gone (`lease_renew`).
+    public var leaseRenew: Double = 5
     /// Seconds between status file refreshes when nothing happens (`status_interval`).
     public var statusInterval: Double = 5
     /// Largest accepted image width in pixels (`max_width`).
@@ -82,6 +97,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Test hook, never read from the file: milliseconds a claim waits between creating its
     /// work folder and locking it.
     public var debugClaimPauseMilliseconds: Int = 0
+    /// Test hook, never read from the file: milliseconds a publication waits between
+    /// marking its result complete (`.done`) and renaming it into place.
+    public var debugPublishPauseMilliseconds: Int = 0
     /// Test hook, never read from the file: a job of this name kills the process halfway
     /// through its ``debugJobDelayMilliseconds`` (a poison job); empty = none.
     public var debugCrashJobName: String = ""
@@ -110,6 +128,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("drain_timeout", "seconds in-flight jobs get on SIGTERM before returning to inbox/"),
         ("rescan_interval", "seconds between full scans of inbox/"),
         ("status_interval", "seconds between status refreshes when idle"),
+        ("watch", "how new inbox files are noticed: inotify, poll, or auto (poll on NFS, CIFS, Ceph, 9p, FUSE)"),
+        ("poll_interval", "seconds between listings of inbox/ when polling"),
+        ("host_id", "this host's identity in owner records and leases; empty = the host name"),
+        ("lease", "seconds a daemon's claims survive without a lease renewal before another host takes them over"),
+        ("lease_renew", "seconds between lease renewals and examinations of work/ for jobs whose owner is gone"),
         ("max_width", "largest image width in pixels"),
         ("max_height", "largest image height in pixels"),
         ("max_pixels", "largest width x height"),
@@ -177,6 +200,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "drain_timeout": drainTimeout = try seconds()
         case "rescan_interval": rescanInterval = try seconds(0.1)
         case "status_interval": statusInterval = try seconds(0.1)
+        case "watch":
+            guard let mode = WatchMode(rawValue: value) else { throw bad("inotify, poll or auto") }
+            watch = mode
+        case "poll_interval": pollInterval = try seconds(0.05)
+        case "host_id":
+            guard value.count <= 200, value.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) }) else {
+                throw bad("a host name: letters, digits, '-', '_', '.' or ':'")
+            }
+            hostID = value
+        case "lease": lease = try seconds(0.2)
+        case "lease_renew": leaseRenew = try seconds(0.05)
         case "max_width": maxWidth = try int(1...1 << 24)
         case "max_height": maxHeight = try int(1...1 << 24)
         case "max_pixels": maxPixels = try int(1...1 << 40)
@@ -226,6 +260,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             try configuration.apply(text: String(decoding: bytes, as: UTF8.self), origin: file.string)
         }
         for (key, value) in overrides { try configuration.set(key, value, origin: "--\(key.replacingUnderscores)") }
+        try configuration.validate()
         return configuration
     }
 
@@ -236,6 +271,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         guard getcwd(&buffer, buffer.count) != nil else { return path }
         let cwd = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return FilePath(cwd).pushing(path).lexicallyNormalized()
+    }
+
+    /// This host's identity: `host_id`, or the host name.
+    public var hostIdentity: String { hostID.isEmpty ? Host.name() : hostID }
+
+    /// Checks what single keys cannot: the lease must outlast several renewals.
+    /// - Throws: ``SpoolError/configuration(_:)``.
+    public func validate() throws {
+        guard leaseRenew * 2 <= lease else {
+            throw SpoolError.configuration("lease_renew = \(leaseRenew) must be at most half of lease = \(lease), so that one late renewal does not lose the lease")
+        }
     }
 
     /// The schedule of retries after transient errors.
@@ -267,6 +313,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     var failed: FilePath { spool.appending("failed") }
     /// Shared masks, `masks/NAME.png`.
     var masks: FilePath { spool.appending("masks") }
+    /// `leases/`: one lease file per daemon run on the spool.
+    var leases: FilePath { spool.appending("leases") }
 }
 
 extension Substring {
@@ -286,4 +334,24 @@ extension String {
 public struct NamedModel: Sendable, Equatable {
     public var name: String
     public var path: FilePath
+}
+
+/// How the daemon notices new files in `inbox/` (`watch`).
+public enum WatchMode: String, Sendable, Equatable {
+    /// inotify events (`IN_CLOSE_WRITE`, `IN_MOVED_TO`), with a full scan every `rescan_interval`.
+    case inotify
+    /// A listing of `inbox/` every `poll_interval`: what a daemon must do when other hosts
+    /// write the spool, since inotify sees only this kernel's changes.
+    case poll
+    /// `poll` when `statfs` says the spool is on NFS, SMB/CIFS, Ceph, 9p or FUSE, `inotify`
+    /// otherwise.
+    case auto
+
+    /// The mode to use for a spool on a shared file system (one other machines write) or not.
+    public func resolved(sharedFileSystem: Bool) -> WatchMode {
+        switch self {
+        case .inotify, .poll: return self
+        case .auto: return sharedFileSystem ? .poll : .inotify
+        }
+    }
 }

@@ -36,7 +36,10 @@ extension DaemonLoop {
     /// in the inbox, and start the heartbeat.
     func begin(processor: any JobProcessor) {
         self.processor = processor
-        adopt(folders.recover(claimedAt: Self.monotonic(), now: Date().timeIntervalSince1970))
+        writeLease()
+        let now = Self.monotonic()
+        adopt(folders.recover(skipping: jobs.tokens, claimedAt: now, now: Date().timeIntervalSince1970, monotonic: now,
+                              observer: &lease.observer, lease: configuration.lease))
         timing.lastWorkScan = Self.monotonic()
         readSpace()
         logger.info("free space rule", metadata: [
@@ -102,6 +105,7 @@ extension DaemonLoop {
                 next.debugJobDelayMilliseconds = current.debugJobDelayMilliseconds
                 next.debugReloadDelayMilliseconds = current.debugReloadDelayMilliseconds
                 next.debugClaimPauseMilliseconds = current.debugClaimPauseMilliseconds
+                next.debugPublishPauseMilliseconds = current.debugPublishPauseMilliseconds
                 next.debugCrashJobName = current.debugCrashJobName
                 return Reloaded(configuration: next, processor: try self.loader(next))
             }
@@ -207,6 +211,8 @@ extension DaemonLoop {
         heartbeat?.cancel()
         watcher.stop()
         state = .stopped(exitCode: 0)
+        // Jobs left in work/ (parked by the drain) may be taken by other daemons at once.
+        writeLease(stopped: true)
         // The last status counts what is really there: the inbox as it is now.
         jobs.inboxWaiting = countInbox() ?? jobs.inboxWaiting
         writeStatusNow()
@@ -256,7 +262,14 @@ extension DaemonLoop {
                             name: job.name, error: job.retry?.lastError ?? "", since: job.retry?.since ?? 0,
                             failures: job.retry?.failures ?? 0, nextTry: job.retry?.nextTry ?? 0,
                             givenUp: job.decidedFailure != nil)
-                    }))
+                    }),
+            fleet: FleetStatus(
+                host: identity.host, bootID: identity.bootID, run: identity.run, watch: watchMode.rawValue,
+                watchConfigured: configuration.watch.rawValue, fileSystem: fileSystem, pollInterval: configuration.pollInterval,
+                leaseSeconds: configuration.lease, renewSeconds: configuration.leaseRenew, renewedAt: lease.renewedAtWall,
+                leaseAge: lease.renewedAt.map { monotonic - $0 }, lapses: lease.lapses,
+                owned: jobs.tokens.count, takeovers: lease.takeovers, lost: lease.lost,
+                liveRuns: lease.liveRuns.map { ($0.owner.host, $0.owner.run, $0.owner.pid) }))
         do {
             try FS.replaceFile(configuration.state.appending("status.json"), try snapshot.json())
             if let textfile = configuration.prometheusTextfile {

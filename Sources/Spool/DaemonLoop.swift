@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import Synchronization
+import SystemIO
 import SystemPackage
 
 /// The daemon's control loop: inbox events, scans, claims, the job queue, timers and the
@@ -50,6 +51,31 @@ actor DaemonLoop {
         var statusScheduled = false
     }
 
+    /// This run's lease (`leases/RUN`) and what it has seen of other runs.
+    struct LeaseState {
+        /// Writes so far (the `renewal` field).
+        var renewal = 0
+        /// Monotonic seconds of the last successful write; `nil` before the first.
+        var renewedAt: Double?
+        /// Wall-clock time of the last successful write, for the status.
+        var renewedAtWall: Date?
+        /// Monotonic seconds of the last failed write (tried again after a short pause).
+        var failedAt: Double?
+        /// The in-flight count last written, as "one or none" versus "several".
+        var writtenSeveral = false
+        /// Times the lease was renewed late (after `lease` seconds): this daemon was paused
+        /// or cut off, and others may have taken its jobs.
+        var lapses = 0
+        var observer = LeaseObserver()
+        /// Jobs taken over from other runs since start.
+        var takeovers = 0
+        /// Jobs this run lost to a takeover (nothing published by this run).
+        var lost = 0
+        /// Runs on the spool whose leases are alive, at the last count.
+        var liveRuns: [LeaseRecord] = []
+        var lastCollection = 0.0
+    }
+
     /// The spool's file system as the last `statvfs` saw it, and why claiming pauses.
     struct DiskState {
         var size: Int64?
@@ -91,6 +117,12 @@ actor DaemonLoop {
     var jobs = JobBook()
     var timing = Timing()
     var disk = DiskState()
+    var lease = LeaseState()
+    /// Who this daemon run is, in leases and work folder names.
+    let identity: OwnerIdentity
+    /// How inbox files are noticed (see ``DaemonLaunch/watchMode``).
+    let watchMode: WatchMode
+    let fileSystem: String
     var statistics = JobStatistics()
     var lastError: (message: String, at: Date)?
     /// SIGTERM, SIGINT and SIGHUP, delivered on the control queue.
@@ -106,9 +138,11 @@ actor DaemonLoop {
         (configuration, configurationFile, overrides) = (launch.configuration, launch.configurationFile, launch.overrides)
         (watcher, loader, logger) = (launch.watcher, launch.loader, launch.logger)
         let configuration = launch.configuration, logger = launch.logger
-        folders = WorkFolders(configuration: configuration, logger: logger)
-        let run = "\(getpid())-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
+        let run = "\(getpid())-\(String(UInt64.random(in: 0 ... .max), radix: 16))"
+        identity = OwnerIdentity(host: configuration.hostIdentity, bootID: Host.bootID(), pid: getpid(), run: run)
+        folders = WorkFolders(configuration: configuration, identity: identity, logger: logger)
         publisher = JobPublisher(logger: logger, runName: run)
+        (watchMode, fileSystem) = (launch.watchMode, launch.fileSystem)
         planner = InboxPlanner(settle: configuration.settle, maskWait: configuration.maskWait, defaultMask: configuration.mask)
     }
 
@@ -158,13 +192,20 @@ actor DaemonLoop {
             if !jobs.backoff.isEmpty || disk.claimRetry != nil || disk.pausedBecause != nil { readSpace() }
             startDueRetries()
         }
+        // Renewed in every state the heartbeat runs in, a drain included: jobs in flight
+        // stay this daemon's until they are published or returned.
+        if now - (lease.renewedAt ?? -.infinity) >= configuration.leaseRenew,
+           now - (lease.failedAt ?? -.infinity) >= min(configuration.leaseRenew / 2, 1) {
+            renewLease()
+        }
         if state.claims {
             let wall = Date().timeIntervalSince1970
-            if now - timing.lastWorkScan >= configuration.rescanInterval {
+            if now - timing.lastWorkScan >= min(configuration.rescanInterval, configuration.leaseRenew) {
                 timing.lastWorkScan = now
                 recoverStrandedJobs()
             }
-            if now - timing.lastRescan >= configuration.rescanInterval || (timing.nextWakeup.map { wall >= $0 } ?? false)
+            let interval = watchMode == .poll ? min(configuration.pollInterval, configuration.rescanInterval) : configuration.rescanInterval
+            if now - timing.lastRescan >= interval || (timing.nextWakeup.map { wall >= $0 } ?? false)
                 || (disk.pausedBecause != nil && claimingPause() == nil) {
                 requestScan()
             }
@@ -198,8 +239,13 @@ actor DaemonLoop {
 
     /// What a listing of `inbox/` holds, for the planner.
     private func inboxEntries() throws -> [InboxEntry] {
-        let inbox = configuration.inbox
-        return try FS.list(inbox).map { name -> InboxEntry in
+        try Self.listing(of: configuration.inbox)
+    }
+
+    /// One listing of `inbox/` as a scan (or a poll) makes it: `readdir`, then `lstat` of
+    /// every name that is not ignored.
+    static func listing(of inbox: FilePath) throws -> [InboxEntry] {
+        try FS.list(inbox).map { name -> InboxEntry in
             guard !SpoolNames.isIgnored(name), let meta = try? FS.metadata(inbox.appending(name)) else {
                 return InboxEntry(name: name, stat: nil)
             }
@@ -377,6 +423,7 @@ actor DaemonLoop {
     /// are queued.
     func adopt(_ recovery: WorkFolders.Recovery) {
         for message in recovery.errors { record(error: message) }
+        lease.takeovers += recovery.takeovers
         for job in recovery.jobs {
             if job.runsAlone { jobs.alone.append(job) } else { jobs.queued.append(job) }
         }
@@ -387,7 +434,14 @@ actor DaemonLoop {
     /// died beside this one, or by this one's cleanup failing after a publication) are
     /// recovered without a restart.
     func recoverStrandedJobs() {
-        let recovery = folders.recover(skipping: jobs.tokens, claimedAt: Self.monotonic(), now: Date().timeIntervalSince1970)
+        let now = Self.monotonic()
+        let full = now - lease.lastCollection >= configuration.rescanInterval
+        let recovery = folders.recover(skipping: jobs.tokens, claimedAt: now, now: Date().timeIntervalSince1970,
+                                       monotonic: now, observer: &lease.observer, lease: configuration.lease, sweepResults: full)
+        if full {
+            lease.lastCollection = now
+            lease.liveRuns = folders.collectLeases(monotonic: now, observer: &lease.observer, lease: configuration.lease)
+        }
         if !recovery.jobs.isEmpty {
             logger.info("recovered jobs left in work/", metadata: ["jobs": "\(recovery.jobs.count)"])
         }
@@ -419,6 +473,9 @@ actor DaemonLoop {
 
     private func start(_ job: Job, processor: any JobProcessor) {
         jobs.running[job.token] = job
+        // Before the job's `.running` marker exists, the lease says that several are in
+        // flight, so that a death now charges none of them (see ``CrashAttribution``).
+        if jobs.running.count >= 2, !lease.writtenSeveral { writeLease() }
         job.phase.withLock { $0 = .running }
         jobsQueue.async(execute: runner(job, processor: processor, configuration: configuration))
     }
@@ -432,6 +489,7 @@ actor DaemonLoop {
 
     func jobFinished(_ job: Job, outcome: JobPublisher.Outcome) {
         jobs.running[job.token] = nil
+        if jobs.running.count <= 1, lease.writtenSeveral { writeLease() }
         job.runsAlone = false
         job.phase.withLock { if $0 != .returned { $0 = .finished } }
         let now = Self.monotonic()
@@ -444,6 +502,13 @@ actor DaemonLoop {
             record(error: "\(name): \(reason)")
         case .returned:
             break
+        case .lost:
+            lease.lost += 1
+            job.unlock()
+            record(error: "\(job.name): another daemon took this job over while this one was paused or cut off past its lease; that daemon publishes it")
+            logger.warning("lost a job to a takeover; nothing published by this daemon", metadata: [
+                "job": "\(job.name)", "token": "\(job.token)",
+            ])
         case let .transient(message, noSpace, stage):
             wait(job, message, noSpace: noSpace, transientStage: stage)
         case let .retry(message):
@@ -500,6 +565,58 @@ actor DaemonLoop {
             jobs.queued.append(job)
         }
         startJobs()
+    }
+
+    // MARK: - The lease
+
+    /// Writes this run's lease file (`leases/RUN`): identity, a new renewal number, the
+    /// state and the jobs in flight. A late renewal (more than `lease` seconds after the
+    /// last) means others may have taken this daemon's jobs: each is checked, and those
+    /// whose folder is gone are dropped (a job running now finds out when it publishes).
+    func writeLease(stopped: Bool = false) {
+        let now = Self.monotonic()
+        lease.renewal += 1
+        let content = LeaseRecord(owner: identity, renewal: lease.renewal, state: stopped ? "stopped" : "running",
+                                  inFlight: jobs.running.count, leaseSeconds: configuration.lease)
+        do {
+            try FS.rewriteInPlace(configuration.leases.appending(identity.run), Array(content.text.utf8))
+        } catch {
+            record(error: "cannot renew the lease: \(error)")
+            logger.error("cannot renew the lease", metadata: ["error": "\(error)"])
+            lease.failedAt = now
+            return
+        }
+        lease.failedAt = nil
+        lease.writtenSeveral = jobs.running.count >= 2
+        if let last = lease.renewedAt, now - last >= configuration.lease {
+            lease.lapses += 1
+            logger.warning("the lease was renewed late; other daemons may have taken over this daemon's jobs", metadata: [
+                "late_by": "\(InboxPlanner.format(((now - last - configuration.lease) * 10).rounded() / 10))",
+            ])
+            dropLostJobs()
+        }
+        lease.renewedAt = now
+        lease.renewedAtWall = Date()
+    }
+
+    func renewLease() { writeLease() }
+
+    /// Drops the jobs waiting in this daemon whose folder another daemon has taken.
+    private func dropLostJobs() {
+        func kept(_ job: Job) -> Bool {
+            guard JobPublisher.wasTakenOver(job) else { return true }
+            lease.lost += 1
+            job.unlock()
+            logger.warning("lost a job to a takeover; nothing published by this daemon", metadata: [
+                "job": "\(job.name)", "token": "\(job.token)",
+            ])
+            return false
+        }
+        jobs.queued = jobs.queued.filter(kept)
+        jobs.alone = jobs.alone.filter(kept)
+        jobs.parked = jobs.parked.filter(kept)
+        jobs.backoff = jobs.backoff.filter { kept($0.value) }
+        statusChanged()
     }
 
     static func monotonic() -> Double {

@@ -75,6 +75,12 @@ enum FS {
         try io { () throws(SystemIOError) in try FileSystem.replaceFile(path, bytes, durable: durable) }
     }
 
+    /// Rewrites a small file in place (see `FileSystem.rewriteInPlace`): no new block is
+    /// needed when the length stays the same.
+    static func rewriteInPlace(_ path: FilePath, _ bytes: [UInt8]) throws(SpoolError) {
+        try io { () throws(SystemIOError) in try FileSystem.rewriteInPlace(path, bytes) }
+    }
+
     /// Copies a regular file (never following a link) to a new file, fsyncing the copy when `sync`.
     static func copyFile(_ source: FilePath, to destination: FilePath, sync: Bool = true) throws(SpoolError) {
         try io { () throws(SystemIOError) in try FileSystem.copyFile(source, to: destination, sync: sync) }
@@ -97,10 +103,16 @@ enum FS {
         }
     }
 
+    /// Removes naming markers (`.NAME.naming`) older than `age` seconds from `folder`, left
+    /// by a death during a publication without `RENAME_NOREPLACE`.
+    static func removeStaleNamingMarkers(in folder: FilePath, olderThan age: Double, now: Double) -> [String] {
+        FileSystem.removeStaleNamingMarkers(in: folder, olderThan: age, now: now)
+    }
+
     private static func warnAboutFallback(_ reason: String) {
         guard fallbackWarned.withLock({ warned in defer { warned = true }; return !warned }) else { return }
         let message: Logger.Message =
-            "renaming without RENAME_NOREPLACE: a check, then rename(2), which another process writing the same name could race"
+            "renaming without RENAME_NOREPLACE: files by link(2) and unlink(2), folders under an O_EXCL naming marker and rename(2)"
         Logger(label: "pixelrnnd").warning(message, metadata: ["reason": "\(reason)"])
     }
 

@@ -14,7 +14,7 @@ import SystemPackage
 ///   its name keeps when they began (seconds since the epoch), for `transient_give_up`
 ///   across restarts;
 /// - `.done`: `outbox` or `failed`, written once the result is complete in its hidden
-///   temporary folder `outbox/.tmp-TOKEN` (or `failed/.tmp-TOKEN`), just before the rename
+///   temporary folder `work/TOKEN@RUN/.result` (or `.failure`), just before the rename
 ///   that publishes it. At restart it tells whether to finish that rename or start over.
 final class Job: @unchecked Sendable {
     // Thread-safety: `let`s are immutable; the `var`s are only touched on the daemon's

@@ -28,7 +28,18 @@ struct JobPublisher: Sendable {
         /// Publishing failed for a reason that is not transient: one attempt was charged,
         /// and the job is tried again after the backoff (up to `max_attempts`).
         case retry(String)
+        /// The job's folder is gone from under this daemon: another daemon took the job
+        /// over (this one was judged gone: paused or cut off past its lease). Nothing was
+        /// published by this run; the new owner publishes it.
+        case lost
     }
+
+    /// The result being built, inside the job's folder: `work/TOKEN@RUN/.result/`, renamed
+    /// to `outbox/NAME` to publish it. Since it lies inside the folder that a takeover
+    /// renames, a run that has lost the job can never publish it (the rename's source is gone).
+    static let resultFolder = ".result"
+    /// The failure being built, `work/TOKEN@RUN/.failure/`, renamed to `failed/NAME`.
+    static let failureFolder = ".failure"
 
     let logger: Logger
     /// This process's run, named in the `.running.RUN` markers of the jobs it processes.
@@ -37,6 +48,23 @@ struct JobPublisher: Sendable {
     /// Runs one job: process, then publish to `outbox/` or `failed/`. While the processor
     /// runs, the work folder holds the marker `.running.RUN` (see ``CrashAttribution``).
     func run(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration) -> Outcome {
+        if Self.wasTakenOver(job) { return .lost }
+        let outcome = runOwned(job, processor: processor, configuration: c)
+        switch outcome {
+        case .published, .failed, .lost:
+            return outcome
+        case .returned, .transient, .retry:
+            return Self.wasTakenOver(job) ? .lost : outcome
+        }
+    }
+
+    /// Whether the job's folder is gone (taken over by another daemon); `false` when that
+    /// cannot be told.
+    static func wasTakenOver(_ job: Job) -> Bool {
+        do { return try FS.metadata(job.directory) == nil } catch { return false }
+    }
+
+    private func runOwned(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration) -> Outcome {
         var log = logger
         log[metadataKey: "job"] = "\(job.name)"
         log[metadataKey: "token"] = "\(job.token)"
@@ -72,7 +100,7 @@ struct JobPublisher: Sendable {
     /// Runs the processor and publishes its result to `outbox/`.
     private func process(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration,
                          log: Logger) -> Processed {
-        let temporary = c.outbox.appending(".tmp-\(job.token)")
+        let temporary = job.directory.appending(Self.resultFolder)
         let delay = UInt32(min(c.debugJobDelayMilliseconds, 600_000)) * 1000
         if !c.debugCrashJobName.isEmpty, job.name == c.debugCrashJobName {
             // A poison job for tests: halfway through the job delay (so that jobs started
@@ -105,7 +133,8 @@ struct JobPublisher: Sendable {
         }
         do {
             try copyInputs(of: job, into: temporary)
-            let published = try publish(job, temporary: temporary, into: c.outbox, marker: "outbox", log: log)
+            let published = try publish(job, temporary: temporary, into: c.outbox, marker: "outbox",
+                                        pauseMilliseconds: c.debugPublishPauseMilliseconds, log: log)
             guard let published else { return .finished(.returned) }
             log.info("published", metadata: ["result": "\(c.outbox.appending(published))"])
             return .finished(.published(published))
@@ -131,7 +160,7 @@ struct JobPublisher: Sendable {
     private func publishFailure(_ job: Job, _ failure: JobFailure, processor: any JobProcessor,
                                 configuration c: DaemonConfiguration, log: Logger) -> Outcome {
         if job.phase.withLock({ $0 == .returned }) { return .returned }
-        let temporary = c.failed.appending(".tmp-\(job.token)")
+        let temporary = job.directory.appending(Self.failureFolder)
         do {
             let published = try buildFailure(job, failure, temporary: temporary, processor: processor, configuration: c, log: log)
             guard let published else { return .returned }
@@ -172,7 +201,7 @@ struct JobPublisher: Sendable {
         }
     }
 
-    /// Removes an unpublished `failed/.tmp-TOKEN/`, first moving back into the work folder
+    /// Removes an unpublished failure folder (`work/TOKEN@RUN/.failure/`), first moving back into the work folder
     /// (when there is one) any input that was moved rather than copied there (a refused
     /// link or FIFO), under the name `error.json` says it had.
     static func discardFailedTemporary(_ temporary: FilePath, restoringInto directory: FilePath?, log: Logger) {
@@ -258,7 +287,7 @@ struct JobPublisher: Sendable {
         try FS.writeNewFile(path, bytes, sync: false)
     }
 
-    /// Builds `failed/.tmp-TOKEN/` with `error.json` and the inputs, then publishes it.
+    /// Builds `work/TOKEN@RUN/.failure/` with `error.json` and the inputs, then publishes it.
     /// Regular inputs are copied under safe names (as for `outbox/`); anything else is moved
     /// as it is, under its safe name, never followed or read. `error.json` is written
     /// first, so that an unfinished folder says what was moved into it and how it was named.
@@ -298,7 +327,8 @@ struct JobPublisher: Sendable {
                 try FS.rename(source, to: target)
             }
         }
-        return try publish(job, temporary: temporary, into: c.failed, marker: "failed", log: log)
+        return try publish(job, temporary: temporary, into: c.failed, marker: "failed",
+                           pauseMilliseconds: c.debugPublishPauseMilliseconds, log: log)
     }
 
     /// Makes a finished temporary folder durable and renames it into `folder` as `NAME`,
@@ -307,7 +337,13 @@ struct JobPublisher: Sendable {
     /// `folder` or to remove the work folder is logged (the `.done` marker left in `work/`
     /// tells recovery that the result is out).
     /// - Returns: the published name, or `nil` when the drain returned the job to the inbox first.
-    private func publish(_ job: Job, temporary: FilePath, into folder: FilePath, marker: String, log: Logger) throws -> String? {
+    ///
+    /// The rename's source lies in the job's folder: if another daemon took the job over
+    /// meanwhile, the source is gone and the rename fails (`ENOENT`), so that one run only
+    /// ever publishes a job (``Outcome/lost``).
+    /// - Parameter pauseMilliseconds: a test hook: a wait between `.done` and the rename.
+    private func publish(_ job: Job, temporary: FilePath, into folder: FilePath, marker: String, pauseMilliseconds: Int = 0,
+                         log: Logger) throws -> String? {
         try FS.syncTree(temporary)
         let proceed = job.phase.withLock { phase -> Bool in
             if phase == .returned { return false }
@@ -324,6 +360,7 @@ struct JobPublisher: Sendable {
         try? FS.unlink(done)
         try FS.writeNewFile(done, Array(marker.utf8), sync: false)
         try FS.syncDirectory(job.directory)
+        if pauseMilliseconds > 0 { usleep(UInt32(min(pauseMilliseconds, 600_000)) * 1000) }
         let name = try Self.renameIntoPlace(temporary, folder: folder, name: job.name)
         do {
             try FS.syncDirectory(folder)

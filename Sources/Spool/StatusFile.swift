@@ -27,6 +27,7 @@ struct StatusSnapshot {
     var lastError: String?
     var lastErrorAt: Date?
     var disk = DiskStatus()
+    var fleet = FleetStatus()
 
     private static func iso(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
@@ -48,6 +49,9 @@ struct StatusSnapshot {
             "jobs": ["waiting": waiting, "queued": queued, "waiting_on_disk": waitingOnDisk, "in_flight": inFlight,
                      "done": done, "failed": failed],
             "disk": disk.jsonObject(iso: Self.iso),
+            "host": fleet.hostObject,
+            "watch": fleet.watchObject,
+            "lease": fleet.leaseObject(iso: Self.iso),
             "latency_seconds": ["p50": latencyP50.map { $0 as Any } ?? NSNull(), "p95": latencyP95.map { $0 as Any } ?? NSNull()],
             "throughput_jobs_per_second": throughput,
             "last_error": lastError.map { ["message": $0, "at": lastErrorAt.map(Self.iso) ?? ""] as Any } ?? NSNull(),
@@ -79,6 +83,16 @@ struct StatusSnapshot {
         metric("latency_p95_seconds", "gauge", "95th percentile claim-to-publish latency", latencyP95 ?? 0)
         metric("throughput_jobs_per_second", "gauge", "Jobs finished per second over the last minute", throughput)
         metric("start_time_seconds", "gauge", "Start time, seconds since the epoch", startedAt.timeIntervalSince1970)
+        metric("info", "gauge", "This daemon: its host identity, run and how it watches the inbox", 1,
+               "{host=\"\(fleet.host)\",run=\"\(fleet.run)\",watch=\"\(fleet.watch)\",file_system=\"\(fleet.fileSystem)\"}")
+        metric("jobs_owned", "gauge", "Job folders in work/ this daemon owns", Double(fleet.owned))
+        metric("takeovers_total", "counter", "Jobs taken over from daemons whose lease expired or whose process died",
+               Double(fleet.takeovers))
+        metric("jobs_lost_total", "counter", "Jobs another daemon took over from this one (nothing published by this one)",
+               Double(fleet.lost))
+        metric("lease_lapses_total", "counter", "Lease renewals that came later than the lease length", Double(fleet.lapses))
+        metric("lease_age_seconds", "gauge", "Seconds since this daemon's lease was last renewed", fleet.leaseAge ?? 0)
+        metric("live_daemons", "gauge", "Daemons on the spool whose leases are alive, this one included", Double(fleet.liveRuns.count))
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
 }
@@ -155,5 +169,43 @@ struct JobStatistics {
     func throughput(now: Double, uptime: Double) -> Double {
         let window = min(60, max(uptime, 0.001))
         return Double(finishTimes.filter { $0 >= now - window }.count) / window
+    }
+}
+
+/// This daemon among others on one spool, as `status.json`'s `host`, `watch` and `lease` show it.
+struct FleetStatus {
+    var host = ""
+    var bootID = ""
+    var run = ""
+    /// `inotify` or `poll`, and what was configured (`auto`…).
+    var watch = "inotify"
+    var watchConfigured = "auto"
+    var fileSystem = "unknown"
+    var pollInterval = 0.0
+    var leaseSeconds = 0.0
+    var renewSeconds = 0.0
+    var renewedAt: Date?
+    var leaseAge: Double?
+    var lapses = 0
+    var owned = 0
+    var takeovers = 0
+    var lost = 0
+    /// Runs whose leases are alive: `host`, `run`, `pid`.
+    var liveRuns: [(host: String, run: String, pid: Int32)] = []
+
+    var hostObject: [String: Any] { ["id": host, "boot_id": bootID, "run": run] }
+
+    var watchObject: [String: Any] {
+        ["mode": watch, "configured": watchConfigured, "file_system": fileSystem,
+         "poll_interval_seconds": watch == "poll" ? pollInterval as Any : NSNull()]
+    }
+
+    func leaseObject(iso: (Date) -> String) -> [String: Any] {
+        [
+            "seconds": leaseSeconds, "renew_seconds": renewSeconds,
+            "renewed_at": renewedAt.map { iso($0) as Any } ?? NSNull(),
+            "lapses": lapses, "jobs_owned": owned, "takeovers": takeovers, "jobs_lost": lost,
+            "live_daemons": liveRuns.map { ["host": $0.host, "run": $0.run, "pid": Int($0.pid)] as [String: Any] },
+        ]
     }
 }

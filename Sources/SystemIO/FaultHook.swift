@@ -46,7 +46,7 @@ public enum FaultHook {
     /// The calls that go through ``Syscall/libc(_:_:_:)`` and can therefore be made to fail.
     public static let calls: Set<String> = [
         "open", "read", "write", "fsync", "lstat", "fstat", "rename", "renameat2", "mkdir", "unlink", "rmdir",
-        "statvfs", "flock", "socket", "sendto",
+        "statvfs", "flock", "socket", "sendto", "link", "statfs", "ftruncate",
     ]
 
     private struct Armed {
@@ -69,12 +69,14 @@ public enum FaultHook {
     ///   - call: the C function about to run.
     ///   - path: the path it is about.
     /// - Returns: the `errno` to fail with, or `nil` to run the call.
-    static func failure(call: String, path: FilePath) -> Errno? {
+    static func failure(call: String, path: FilePath, also other: FilePath? = nil) -> Errno? {
         let fired: (rule: Rule, report: Report?)? = state.withLock { armed in
             guard !armed.rules.isEmpty else { return nil }
-            let text = path.string
+            let text = path.string, otherText = other?.string ?? ""
             for i in armed.rules.indices
-            where armed.rules[i].call == call && (armed.rules[i].fragment.isEmpty || text.contains(armed.rules[i].fragment)) {
+            where armed.rules[i].call == call
+                && (armed.rules[i].fragment.isEmpty || text.contains(armed.rules[i].fragment)
+                    || (other != nil && otherText.contains(armed.rules[i].fragment))) {
                 if let left = armed.rules[i].remaining {
                     guard left > 0 else { continue }
                     armed.rules[i].remaining = left - 1
@@ -84,7 +86,7 @@ public enum FaultHook {
             return nil
         }
         guard let fired else { return nil }
-        fired.report?(fired.rule, path.string)
+        fired.report?(fired.rule, other.map { "\(path.string) -> \($0.string)" } ?? path.string)
         return fired.rule.errno
     }
 }

@@ -49,7 +49,7 @@ extension FileSystem {
 
     /// `rename(2)`: replaces `destination` if it exists.
     public static func rename(_ source: FilePath, to destination: FilePath) throws(SystemIOError) {
-        try Syscall.libc("rename", source) {
+        try Syscall.libc("rename", source, also: destination) {
             source.withPlatformString { s in destination.withPlatformString { d in Glibc.rename(s, d) } }
         }
     }
@@ -82,20 +82,20 @@ extension FileSystem {
     /// `renameat2(…, RENAME_NOREPLACE)`: renames only if `destination` does not exist.
     ///
     /// Where that cannot be done — a C library without `renameat2`, a kernel without it
-    /// (`ENOSYS`), a file system without `RENAME_NOREPLACE` (`EINVAL`) — it falls back to a
-    /// check-then-rename, which is not atomic against another writer of the same name, and
-    /// tells `fallback` why (every time; the caller decides whether to say so once).
+    /// (`ENOSYS`), a file system without `RENAME_NOREPLACE` (`EINVAL`, as NFS answers) — it
+    /// falls back to ``renameNoReplaceFallback(_:to:)``, which keeps the guarantee by other
+    /// means, and tells `fallback` why (every time; the caller decides whether to say so once).
     /// - Parameters:
     ///   - source: the entry to rename.
     ///   - destination: its new name, which must not exist.
-    ///   - fallback: given the reason whenever the non-atomic fallback is used.
+    ///   - fallback: given the reason whenever the fallback is used.
     /// - Returns: `false` when `destination` exists (`EEXIST`); nothing was changed then.
     public static func renameNoReplace(
         _ source: FilePath, to destination: FilePath, fallback: (_ reason: String) -> Void = { _ in }
     ) throws(SystemIOError) -> Bool {
         if let renameat2 = renameat2Function {
             do {
-                try Syscall.libc("renameat2", source) {
+                try Syscall.libc("renameat2", source, also: destination) {
                     source.withPlatformString { s in
                         destination.withPlatformString { d in renameat2(AT_FDCWD, s, AT_FDCWD, d, 1 /* RENAME_NOREPLACE */) }
                     }
@@ -109,9 +109,72 @@ extension FileSystem {
         } else {
             fallback("the C library has no renameat2")
         }
+        return try renameNoReplaceFallback(source, to: destination)
+    }
+
+    /// The marker a fallback publication of a folder holds while it renames: `.NAME.naming`
+    /// beside `NAME`, created with `O_EXCL`.
+    public static func namingMarker(for destination: FilePath) -> FilePath {
+        destination.removingLastComponent().appending(".\(destination.lastComponent?.string ?? "").naming")
+    }
+
+    /// A rename that never replaces anything, without `RENAME_NOREPLACE`:
+    /// - a file (anything but a folder) is hard-linked to `destination` (`link(2)` fails
+    ///   with `EEXIST` when the name is taken, atomically, NFS included), then its old name
+    ///   is unlinked;
+    /// - a folder cannot be hard-linked. The name is first reserved by creating the marker
+    ///   ``namingMarker(for:)`` with `O_EXCL` (atomic on NFSv3 and later): of two publishers
+    ///   of one name, only one holds it, and the other moves on as if the name were taken.
+    ///   The holder checks that `destination` does not exist and renames with `rename(2)`,
+    ///   which in any case refuses to replace a folder that is not empty (`ENOTEMPTY`,
+    ///   `EEXIST`), taken as "the name is taken"; then it removes the marker. A marker left
+    ///   by a death keeps its name from being used until it is removed
+    ///   (``removeStaleNamingMarkers(in:olderThan:now:)``).
+    /// - Returns: `false` when `destination` exists or is being taken; nothing was changed then.
+    public static func renameNoReplaceFallback(_ source: FilePath, to destination: FilePath) throws(SystemIOError) -> Bool {
+        guard let meta = try metadata(source) else {
+            throw .system(call: "lstat", path: source.string, errno: .noSuchFileOrDirectory)
+        }
+        if meta.kind != .directory {
+            do {
+                try Syscall.libc("link", source, also: destination) {
+                    source.withPlatformString { s in destination.withPlatformString { d in Glibc.link(s, d) } }
+                }
+            } catch .system(_, _, .fileExists) {
+                return false
+            }
+            try unlink(source)
+            return true
+        }
+        let marker = namingMarker(for: destination)
+        do {
+            try writeFile(marker, [], sync: false, permissions: 0o600)
+        } catch .system(_, _, .fileExists) {
+            return false
+        }
+        defer { _ = marker.withPlatformString { Glibc.unlink($0) } }
         if try metadata(destination) != nil { return false }
-        try rename(source, to: destination)
+        do {
+            try rename(source, to: destination)
+        } catch .system(_, _, let code) where code == .directoryNotEmpty || code == .fileExists {
+            return false
+        }
         return true
+    }
+
+    /// Removes the naming markers (``namingMarker(for:)``) in `folder` older than `age`
+    /// seconds: a publisher holds one for the moments of a rename, so an old one was left
+    /// by a death.
+    /// - Returns: the names removed.
+    @discardableResult
+    public static func removeStaleNamingMarkers(in folder: FilePath, olderThan age: Double, now: Double) -> [String] {
+        var removed: [String] = []
+        for name in (try? list(folder)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".naming") {
+            let path = folder.appending(name)
+            guard let meta = try? metadata(path), meta.kind == .regular, now - meta.modified >= age else { continue }
+            if (try? unlink(path)) != nil { removed.append(name) }
+        }
+        return removed
     }
 
     /// `F_SETLEASE` (Linux); not exported by the Swift Glibc module.

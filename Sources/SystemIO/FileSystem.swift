@@ -237,6 +237,29 @@ public enum FileSystem {
         if durable { try syncDirectory(folder) }
     }
 
+    /// Rewrites a small file in place: opens it (creating it if needed), writes `bytes` at
+    /// offset 0 and cuts it to their length; no fsync. When the new content is as long as
+    /// the old, no new block is needed, so this works on a full disk where
+    /// ``replaceFile(_:_:durable:)`` (a new file) does not. A reader may see a mixture of
+    /// old and new bytes for a moment; use it for content whose every version is valid.
+    public static func rewriteInPlace(_ path: FilePath, _ bytes: [UInt8]) throws(SystemIOError) {
+        let flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW
+        let raw = try Syscall.libc("open", path) { path.withPlatformString { open($0, flags, 0o644) } }
+        do {
+            var done = 0
+            while done < bytes.count {
+                done += try Syscall.libc("write", path) {
+                    bytes.withUnsafeBytes { pwrite(raw, $0.baseAddress! + done, bytes.count - done, off_t(done)) }
+                }
+            }
+            try Syscall.libc("ftruncate", path) { ftruncate(raw, off_t(bytes.count)) }
+        } catch {
+            _ = Glibc.close(raw)
+            throw error
+        }
+        try Syscall.close(FileDescriptor(rawValue: raw), path: path)
+    }
+
     /// Numbers the temporary files of ``replaceFile(_:_:durable:)`` within the process.
     private static let temporarySerial = Atomic<Int>(0)
 

@@ -11,14 +11,16 @@ public enum Syscall {
     /// - Parameters:
     ///   - call: the C function's name, for the error and for ``FaultHook`` rules.
     ///   - path: the path the call is about, for the error and for ``FaultHook`` rules.
+    ///   - other: a second path the call is about (a rename's destination), which
+    ///     ``FaultHook`` rules match too.
     ///   - body: the call itself; it must not throw or touch `errno` after the call.
     /// - Returns: the call's result (not `-1`).
     /// - Throws: ``SystemIOError/system(call:path:errno:)``.
     @discardableResult
     public static func libc<T: FixedWidthInteger>(
-        _ call: String, _ path: FilePath, _ body: () -> T
+        _ call: String, _ path: FilePath, also other: FilePath? = nil, _ body: () -> T
     ) throws(SystemIOError) -> T {
-        if let injected = FaultHook.failure(call: call, path: path) {
+        if let injected = FaultHook.failure(call: call, path: path, also: other) {
             throw .system(call: call, path: path.string, errno: injected)
         }
         while true {

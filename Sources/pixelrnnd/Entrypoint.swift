@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Spool
 import SystemPackage
@@ -54,6 +55,12 @@ struct Entrypoint: ParsableCommand {
     @Option(help: .hidden)
     var debugCrashOn: String = ""
 
+    @Option(help: .hidden)
+    var debugPublishPauseMs: Int = 0
+
+    @Option(help: "Measure what one poll of the inbox costs (listing and planning, claiming nothing), N times, print the figures and exit.")
+    var measureInboxListing: Int?
+
     func run() throws {
         // libinotifytools first, so that its descriptor is small (it uses select()).
         let watcher = try InotifyWatcher.initialize()
@@ -75,6 +82,21 @@ struct Entrypoint: ParsableCommand {
         configuration.debugReloadDelayMilliseconds = max(0, debugReloadDelayMs)
         configuration.debugClaimPauseMilliseconds = max(0, debugClaimPauseMs)
         configuration.debugCrashJobName = debugCrashOn
+        configuration.debugPublishPauseMilliseconds = max(0, debugPublishPauseMs)
+        if let repetitions = measureInboxListing {
+            let (names, listing, planning) = try Daemon.measureInboxListing(configuration: configuration, repetitions: repetitions)
+            func figures(_ seconds: [Double]) -> String {
+                let sorted = seconds.sorted()
+                let ms = { (x: Double) in String(format: "%.2f", x * 1000) }
+                return "median \(ms(sorted[sorted.count / 2])) ms, min \(ms(sorted.first!)) ms, max \(ms(sorted.last!)) ms"
+            }
+            let total = zip(listing, planning).map { $0 + $1 }
+            print("inbox \(configuration.spool.appending("inbox").string): \(names) names, \(total.count) polls")
+            print("  listing (readdir + lstat each): \(figures(listing))")
+            print("  planning:                       \(figures(planning))")
+            print("  one poll:                       \(figures(total))")
+            return
+        }
         let loader: JobProcessorLoader
         switch processor {
         case .pixelrnn: loader = CompletionJobProcessor.loader

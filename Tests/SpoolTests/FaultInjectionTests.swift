@@ -106,7 +106,8 @@ struct FaultInjectionTests {
 
     @Test func aReadOnlyOutboxPastTransientGiveUpSendsTheJobToFailedWithItsInput() throws {
         let h = try DaemonHarness(settings: ["transient_give_up": "1"])
-        h.environment["PIXELRNND_FAULTS"] = "mkdir:EROFS:*:outbox/.tmp-"
+        // The result folder (work/TOKEN@RUN/.result, renamed to outbox/NAME) cannot be made.
+        h.environment["PIXELRNND_FAULTS"] = "mkdir:EROFS:*:/.result"
         try h.start()
         defer { h.stop() }
         try h.drop("readonly.png", Self.rgba)
