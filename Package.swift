@@ -29,6 +29,9 @@ let package = Package(
         ),
         /// The CPU's clock, measured with a chain of dependent adds (for the benchmark's peak).
         .target(name: "CMachine"),
+        /// Hand-written kernels with one body per instruction set (AVX2 + FMA, AVX-512),
+        /// chosen at run time from the CPU: one binary for every x86-64-v3 machine or better.
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("m")]),
         /// OpenBLAS's CBLAS interface (Debian libopenblas-dev).
         .systemLibrary(
             name: "CBLAS",
@@ -70,7 +73,7 @@ let package = Package(
         .target(
             name: "PixelRNN",
             dependencies: [
-                "CBLAS", "CMachine", "CZlib", "Imaging", "SystemIO",
+                "CBLAS", "CKernels", "CMachine", "CZlib", "Imaging", "SystemIO",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: numericSettings

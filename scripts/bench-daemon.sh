@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Daemon throughput and latency: drops N small 28×28 gray+alpha PNG jobs into a fresh spool and
 # reads throughput (jobs/s) and p50/p95 claim-to-publish latency from status.json, for 1
-# and 2 workers. Usage: scripts/bench-daemon.sh [N] [processor]   (defaults: 200 pixelrnn, the default model)
+# and 2 workers, and what a job costs against its compute: worker-seconds per job (workers ×
+# wall time / N) over the mean `timings.compute_seconds` of the reports (sampling, the NLL map
+# and the report), and the daemon's CPU time per job.
+# Usage: scripts/bench-daemon.sh [N] [processor] [worker counts]
+#        (defaults: 200 pixelrnn "1 2"; the issue's figure: scripts/bench-daemon.sh 400 pixelrnn 2)
 # Uses .build/release/pixelrnnd (run `swift build -c release` first) or $PIXELRNND.
 set -euo pipefail
 N=${1:-200}
 PROCESSOR=${2:-pixelrnn}
+WORKER_COUNTS=${3:-1 2}
 BIN=${PIXELRNND:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/pixelrnnd}
 [ -x "$BIN" ] || { echo "no $BIN; build with: swift build -c release" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
@@ -27,8 +32,9 @@ field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eva
 TMP=$(mktemp -d /tmp/pixelrnnd-bench.XXXXXX)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 make_png "$TMP/job.png"
-printf "%-8s %6s %10s %10s %10s %10s\n" workers jobs seconds "jobs/s" "p50 ms" "p95 ms"
-for WORKERS in 1 2; do
+printf "%-8s %6s %10s %10s %10s %10s %14s %12s %10s %10s\n" workers jobs seconds "jobs/s" "p50 ms" "p95 ms" \
+  "ms/job/worker" "compute ms" "cost/comp" "CPU ms/job"
+for WORKERS in $WORKER_COUNTS; do
   SPOOL="$TMP/spool-$WORKERS"
   mkdir -p "$SPOOL/inbox" "$SPOOL/stage"
   for i in $(seq -w 1 "$N"); do cp "$TMP/job.png" "$SPOOL/stage/bench$i.png"; done
@@ -43,13 +49,20 @@ for WORKERS in 1 2; do
     sleep 0.05
   done
   END=$(date +%s.%N)
+  CPU=$(awk '{print $14 + $15}' "/proc/$PID/stat")   # utime + stime, clock ticks
   sleep 0.3
   S="$SPOOL/state/status.json"
-  python3 - "$S" "$N" "$START" "$END" "$WORKERS" <<'PY'
-import json, sys
+  python3 - "$S" "$N" "$START" "$END" "$WORKERS" "$SPOOL/outbox" "$CPU" "$(getconf CLK_TCK)" <<'PY'
+import glob, json, sys
 d = json.load(open(sys.argv[1])); n = int(sys.argv[2]); t = float(sys.argv[4]) - float(sys.argv[3])
+workers = int(sys.argv[5])
 lat = d["latency_seconds"]
-print(f"{sys.argv[5]:<8} {n:>6} {t:>10.2f} {n / t:>10.1f} {lat['p50'] * 1000:>10.1f} {lat['p95'] * 1000:>10.1f}")
+computes = [json.load(open(f))["timings"]["compute_seconds"] for f in glob.glob(sys.argv[6] + "/*/report.json")]
+compute = sum(computes) / max(1, len(computes))
+per_job = workers * t / n
+cpu = int(sys.argv[7]) / int(sys.argv[8]) / n
+print(f"{workers:<8} {n:>6} {t:>10.2f} {n / t:>10.1f} {lat['p50'] * 1000:>10.1f} {lat['p95'] * 1000:>10.1f} "
+      f"{per_job * 1000:>14.1f} {compute * 1000:>12.1f} {per_job / compute:>10.2f} {cpu * 1000:>10.1f}")
 PY
   kill -TERM $PID; wait $PID || true
 done

@@ -177,6 +177,7 @@ public struct Completer: Sendable {
         var selected = 0
         var islands: [IslandOutcome] = []
         var ess: Double? = nil
+        var sampledLogP: [Float]? = nil
         if occludedCount == 0 {
             samples = [bytes]
             weights = [1]
@@ -196,15 +197,20 @@ public struct Completer: Sendable {
             ess = effectiveSampleSize(particles.logWeights[...])
             var random = RandomSource(seed: options.seed, stream: Streams.selection(image: 0))
             selected = drawIndex(weights: weights, uniform: random.nextDouble())
+            sampledLogP = particles.logProbabilities(particle: selected)
         }
 
-        // One forward pass of the selected completion: the per-pixel NLL map. Large images
-        // go row by row, so that memory grows with the width, not the area.
+        // The per-pixel NLL map of the selected completion: the sampler's own log p of
+        // every sub-pixel along it, or, with nothing sampled, one forward pass. Large
+        // images go row by row, so that memory grows with the width, not the area.
         let subPixelNLL = UnsafeMutablePointer<Float>.allocate(capacity: dims)
         defer { subPixelNLL.deallocate() }
         let fullNLL: Double
         do {
-            if h * w > Self.fullForwardPositionLimit {
+            if let sampledLogP {
+                for t in 0..<dims { subPixelNLL[t] = -sampledLogP[t] }
+                fullNLL = -logP[selected]
+            } else if h * w > Self.fullForwardPositionLimit {
                 fullNLL = try model.streamingNegativeLogLikelihood(
                     of: samples[selected], height: h, width: w, subPixelNLL: subPixelNLL, orientation: orientation)
             } else {

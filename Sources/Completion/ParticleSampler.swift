@@ -128,6 +128,11 @@ final class IslandGroup: @unchecked Sendable {
     private var rowLogPFilled: [Double]
     /// Whether any island resampled since the last row moves.
     private var resampledSinceMove = false
+    /// Per slot, log p of each sub-pixel along the particle (`H × W × C` floats per slot,
+    /// visible and drawn alike; they follow the particle through resampling and row
+    /// moves): the selected completion's NLL map without another forward pass.
+    let subPixelLogP: UnsafeMutablePointer<Float>
+    private let subPixelsPerImage: Int
     /// Per island: row moves proposed and accepted.
     private(set) var movesProposed: [Int]
     private(set) var movesAccepted: [Int]
@@ -138,16 +143,20 @@ final class IslandGroup: @unchecked Sendable {
 
     init(
         model: PixelRNN, islands: [Island], samples: Int, seed: UInt64, height: Int, width: Int,
-        orientation: Orientation
+        orientation: Orientation, packedWeights: PackedWeights? = nil
     ) throws(CompletionError) {
         let slots = islands.last!.slots.upperBound
         do {
             state = try IncrementalState(
-                model: model, particles: slots, height: height, width: width, orientation: orientation)
+                model: model, particles: slots, height: height, width: width, orientation: orientation,
+                packedWeights: packedWeights)
         } catch {
             throw CompletionError(error)
         }
         self.islands = islands
+        subPixelsPerImage = height * width * model.configuration.channels
+        subPixelLogP = .allocate(capacity: slots * subPixelsPerImage)
+        subPixelLogP.initialize(repeating: 0, count: slots * subPixelsPerImage)
         particleRandom = []
         for island in islands {
             for k in 0..<island.slots.count {
@@ -169,6 +178,13 @@ final class IslandGroup: @unchecked Sendable {
         movesAccepted = resamplings
     }
 
+    deinit { subPixelLogP.deallocate() }
+
+    /// The slot's per-sub-pixel log-probabilities (`H × W × C`).
+    func logProbabilities(slot: Int) -> [Float] {
+        Array(UnsafeBufferPointer(start: subPixelLogP + slot * subPixelsPerImage, count: subPixelsPerImage))
+    }
+
     /// The slot's completed image (`H × W × C` bytes).
     func image(slot: Int) -> [UInt8] {
         let size = state.height * state.width * state.model.configuration.channels
@@ -178,7 +194,7 @@ final class IslandGroup: @unchecked Sendable {
     /// Completes every island: `images[i]` is image i's `H × W × C` bytes (occluded values ignored).
     /// - Parameter rowMoves: Metropolis–Hastings moves per row that holds occluded pixels,
     ///   when visible pixels follow the hole (see ``moveRow(_:plan:images:inverseTemperature:logits:scratch:)``).
-    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0) {
+    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0, prefix: SharedPrefix? = nil) {
         let cfg = state.model.configuration
         let c = cfg.channels, levels = cfg.levels
         let width = state.width
@@ -200,14 +216,30 @@ final class IslandGroup: @unchecked Sendable {
         }
         var increments = [Double](repeating: 0, count: slots)
         var started = false
-        for y in 0..<state.height {
+        // The visible prefix, computed once per image: load it and replay its factors.
+        var startRow = 0, startRun = 0
+        if let prefix {
+            state.load(from: (0..<slots).map { slot in prefix.source(image: islands[islandOfSlot(slot)].image) })
+            for (i, island) in islands.enumerated() {
+                for sum in prefix.runSums(image: island.image) {
+                    for slot in island.slots { logP[slot] += sum }
+                    logEvidence[i] += sum
+                }
+                for slot in island.slots {
+                    prefix.copyLogProbabilities(image: island.image, into: subPixelLogP + slot * subPixelsPerImage)
+                }
+            }
+            startRow = prefix.row
+            startRun = prefix.run
+        }
+        for y in startRow..<state.height {
             var rowStarted = false
             for slot in 0..<slots {
                 rowLogWeight[slot] = 0
                 rowLogP[slot] = 0
                 rowLogPFilled[slot] = 0
             }
-            for (r, run) in plan.rows[y].enumerated() {
+            for (r, run) in plan.rows[y].enumerated() where y > startRow || r >= startRun {
                 // Resampling after the very last step would only add noise and hide the final weights.
                 let lastRun = y == state.height - 1 && r == plan.rows[y].count - 1
                 // Resampling only helps the proposals still to come: after the last occluded
@@ -221,7 +253,9 @@ final class IslandGroup: @unchecked Sendable {
                         images[island.image].withUnsafeBufferPointer { image in
                             let values = image.baseAddress! + (y * width + x0) * c
                             for slot in island.slots {
-                                let sum = visibleRunLogProbability(values, subPixels: len * c, slot: slot)
+                                let sum = visibleRunLogProbability(
+                                    values, subPixels: len * c, slot: slot,
+                                    record: subPixelLogP + slot * subPixelsPerImage + (y * width + x0) * c)
                                 increments[slot] = sum
                                 logP[slot] += sum
                                 if rowStarted {
@@ -246,6 +280,7 @@ final class IslandGroup: @unchecked Sendable {
                                 slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
                                 logits: logits, scratch: scratch)
                             state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
+                            subPixelLogP[slot * subPixelsPerImage + (y * width + x) * c + ch] = Float(draw.logP)
                             logP[slot] += draw.logP
                             logPFilled[slot] += draw.logP
                             increments[slot] = draw.logP - draw.logQ
@@ -271,14 +306,22 @@ final class IslandGroup: @unchecked Sendable {
         }
     }
 
+    private func islandOfSlot(_ slot: Int) -> Int {
+        islands.firstIndex { $0.slots.contains(slot) }!
+    }
+
     /// log p of the last run's visible sub-pixels (`values`, the run's pixels in order)
     /// for particle `slot`.
     @inline(__always)
-    private func visibleRunLogProbability(_ values: UnsafePointer<UInt8>, subPixels: Int, slot: Int) -> Double {
+    private func visibleRunLogProbability(
+        _ values: UnsafePointer<UInt8>, subPixels: Int, slot: Int, record: UnsafeMutablePointer<Float>
+    ) -> Double {
         let c = state.model.configuration.channels
         var sum = 0.0
         for i in 0..<subPixels {
-            sum += state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+            let term = state.logProbability(of: values[i], particle: slot, position: i / c, channel: i % c)
+            record[i] = Float(term)
+            sum += term
         }
         return sum
     }
@@ -334,6 +377,10 @@ final class IslandGroup: @unchecked Sendable {
                 islandOfSlot[slot] = i
             }
         }
+        // The proposal's per-sub-pixel log p of the row, kept if the move is accepted.
+        let proposed = UnsafeMutablePointer<Float>.allocate(capacity: slots * rowSize)
+        defer { proposed.deallocate() }
+        var recordedFrom = rowSize
         for run in plan.rows[y] {
             if !run.occluded {
                 state.logits(row: y, columns: run.columns)
@@ -342,7 +389,9 @@ final class IslandGroup: @unchecked Sendable {
                 for slot in 0..<slots {
                     images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
                         let values = image.baseAddress! + (y * width + x0) * c
-                        let sum = visibleRunLogProbability(values, subPixels: run.columns.count * c, slot: slot)
+                        let sum = visibleRunLogProbability(
+                            values, subPixels: run.columns.count * c, slot: slot,
+                            record: proposed + slot * rowSize + x0 * c)
                         newWeight[slot] += sum
                         newLogP[slot] += sum
                     }
@@ -350,6 +399,7 @@ final class IslandGroup: @unchecked Sendable {
             } else {
                 rowStarted = true
                 let x = run.columns.lowerBound
+                recordedFrom = min(recordedFrom, x * c)
                 for ch in 0..<c {
                     state.logits(row: y, columns: x..<(x + 1))
                     for slot in 0..<slots {
@@ -357,6 +407,7 @@ final class IslandGroup: @unchecked Sendable {
                             slot: slot, channel: ch, levels: levels, inverseTemperature: inverseTemperature,
                             logits: logits, scratch: scratch)
                         state.setSubPixel(particle: slot, y: y, x: x, channel: ch, value: UInt8(draw.value))
+                        proposed[slot * rowSize + x * c + ch] = Float(draw.logP)
                         newWeight[slot] += draw.logP - draw.logQ
                         newLogP[slot] += draw.logP
                         newLogPFilled[slot] += draw.logP
@@ -374,6 +425,9 @@ final class IslandGroup: @unchecked Sendable {
                 rowLogWeight[slot] = newWeight[slot]
                 rowLogP[slot] = newLogP[slot]
                 rowLogPFilled[slot] = newLogPFilled[slot]
+                // The row's sub-pixels from its first occluded one on (those before it do not change).
+                (subPixelLogP + slot * subPixelsPerImage + y * rowSize + recordedFrom)
+                    .update(from: proposed + slot * rowSize + recordedFrom, count: rowSize - recordedFrom)
             } else {
                 for x in 0..<width {
                     for ch in 0..<c {
@@ -414,6 +468,13 @@ final class IslandGroup: @unchecked Sendable {
         }
         if let ancestors {
             state.resample(ancestors: ancestors)
+            let n = subPixelsPerImage
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: state.particles * n)
+            defer { copy.deallocate() }
+            copy.update(from: subPixelLogP, count: state.particles * n)
+            for (k, a) in ancestors.enumerated() where a != k {
+                (subPixelLogP + k * n).update(from: copy + a * n, count: n)
+            }
             let p = logP, f = logPFilled, rw = rowLogWeight, rp = rowLogP, rf = rowLogPFilled
             for (k, a) in ancestors.enumerated() where a != k {
                 logP[k] = p[a]
@@ -423,6 +484,103 @@ final class IslandGroup: @unchecked Sendable {
                 rowLogPFilled[k] = rf[a]
             }
         }
+    }
+}
+
+/// The visible prefix of a batch of images: every pixel before the first occluded one,
+/// computed once per image (not once per particle) on states of at most `capacity`
+/// images; the particles' states are then loaded from it (``IncrementalState/load(from:)``).
+/// Before the first occluded pixel every particle of an image is the same, so this
+/// changes nothing but the cost: K = 16 pays for the prefix once, not 16 times.
+final class SharedPrefix: @unchecked Sendable {
+    /// Where the particles resume: the first occluded pixel's row and run.
+    let row: Int, run: Int
+    /// Sub-pixels before the first occluded pixel.
+    let prefixSubPixels: Int
+    private let states: [IncrementalState]
+    /// Per state, per image in it: the log-probability of each visible run of the prefix,
+    /// in order (one box per state: states are computed in parallel).
+    private final class Sums {
+        var perImage: [[Double]] = []
+        /// Per image, log p of each prefix sub-pixel (`H × W × C`, the prefix part filled).
+        var logProbabilities: [[Float]] = []
+    }
+    private let sums: [Sums]
+    private let capacity: Int
+
+    /// Nil when there is nothing to share (no occluded pixel, or it is the first pixel).
+    init?(
+        model: PixelRNN, plan: RunPlan, imageCount: Int, capacity: Int, height: Int, width: Int,
+        orientation: Orientation, packedWeights: PackedWeights
+    ) throws(CompletionError) {
+        guard let first = plan.firstOccluded, first > 0 else { return nil }
+        prefixSubPixels = first * model.configuration.channels
+        row = first / width
+        run = plan.rows[row].firstIndex { $0.occluded }!
+        self.capacity = capacity
+        var states: [IncrementalState] = []
+        for start in stride(from: 0, to: imageCount, by: capacity) {
+            do {
+                states.append(try IncrementalState(
+                    model: model, particles: min(capacity, imageCount - start), height: height, width: width,
+                    orientation: orientation, packedWeights: packedWeights))
+            } catch {
+                throw CompletionError(error)
+            }
+        }
+        self.states = states
+        sums = states.map { _ in Sums() }
+    }
+
+    /// Image `image`'s run log-probabilities (after `compute`).
+    func runSums(image: Int) -> [Double] { sums[image / capacity].perImage[image % capacity] }
+
+    /// Copies image `image`'s prefix log-probabilities into `record` (`H × W × C` floats).
+    func copyLogProbabilities(image: Int, into record: UnsafeMutablePointer<Float>) {
+        let values = sums[image / capacity].logProbabilities[image % capacity]
+        values.withUnsafeBufferPointer { record.update(from: $0.baseAddress!, count: prefixSubPixels) }
+    }
+
+    /// States of the prefix (each runs on its own; the split depends only on the image count).
+    var stateCount: Int { states.count }
+
+    func source(image: Int) -> (state: IncrementalState, particle: Int) {
+        (states[image / capacity], image % capacity)
+    }
+
+    /// Computes state `index`'s images up to the first occluded pixel.
+    func compute(state index: Int, plan: RunPlan, images: [[UInt8]]) {
+        let state = states[index]
+        let c = state.model.configuration.channels, width = state.width
+        let first = index * capacity
+        var all: [UInt8] = []
+        all.reserveCapacity(state.particles * images[first].count)
+        for k in 0..<state.particles { all.append(contentsOf: images[first + k]) }
+        state.setParticleImages(all)
+        var sums = [[Double]](repeating: [], count: state.particles)
+        let size = state.height * width * c
+        var record = [Float](repeating: 0, count: state.particles * size)
+        for y in 0...row {
+            for run in plan.rows[y][..<(y == row ? self.run : plan.rows[y].count)] {
+                let len = run.columns.count, x0 = run.columns.lowerBound
+                state.logits(row: y, columns: run.columns)
+                for k in 0..<state.particles {
+                    images[first + k].withUnsafeBufferPointer { image in
+                        let values = image.baseAddress! + (y * width + x0) * c
+                        var sum = 0.0
+                        for i in 0..<(len * c) {
+                            let term = state.logProbability(of: values[i], particle: k, position: i / c, channel: i % c)
+                            record[k * size + (y * width + x0) * c + i] = Float(term)
+                            sum += term
+                        }
+                        sums[k].append(sum)
+                    }
+                }
+            }
+            if y < row { state.endRow() }
+        }
+        self.sums[index].perImage = sums
+        self.sums[index].logProbabilities = (0..<state.particles).map { Array(record[($0 * size)..<(($0 + 1) * size)]) }
     }
 }
 
@@ -455,7 +613,7 @@ func systematicResample(logWeights: ArraySlice<Double>, random: inout RandomSour
 /// - Returns: per image, its islands (in order) and the groups holding them.
 func runParticleFilter(
     model: PixelRNN, images: [[UInt8]], occluded: [Bool], height: Int, width: Int, options: CompletionOptions,
-    orientation: Orientation = .upright
+    orientation: Orientation = .upright, sharePrefix: Bool = true
 ) throws(CompletionError) -> [ImageParticles] {
     let plan = RunPlan(occluded: occluded, width: width, height: height)
     let sizes = options.islandSizes
@@ -478,17 +636,33 @@ func runParticleFilter(
         }
     }
     if !current.isEmpty { groups.append(current) }
+    // The weights are fixed from here on: pack them once for every state's small products.
+    let packed = PackedWeights(model: model)
     let built = try groups.map { (islands) throws(CompletionError) in
         try IslandGroup(model: model, islands: islands, samples: options.samples, seed: options.seed,
-                        height: height, width: width, orientation: orientation)
+                        height: height, width: width, orientation: orientation, packedWeights: packed)
     }
     BLAS.setThreads(1)
-    let threads = min(options.threads, built.count)
     let temperature = options.temperature
+    // With several particles per image, the visible prefix is computed once per image.
+    let prefix = sharePrefix && options.samples > 1
+        ? try SharedPrefix(model: model, plan: plan, imageCount: images.count, capacity: capacity,
+                           height: height, width: width, orientation: orientation, packedWeights: packed)
+        : nil
+    if let prefix {
+        let threads = min(options.threads, prefix.stateCount)
+        DispatchQueue.concurrentPerform(iterations: threads) { worker in
+            for index in stride(from: worker, to: prefix.stateCount, by: threads) {
+                prefix.compute(state: index, plan: plan, images: images)
+            }
+        }
+    }
+    let threads = min(options.threads, built.count)
     DispatchQueue.concurrentPerform(iterations: threads) { worker in
         var g = worker
         while g < built.count {
-            built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves)
+            built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves,
+                         prefix: prefix)
             g += threads
         }
     }
@@ -508,6 +682,7 @@ func runParticleFilter(
                     outcome.logWeights.append(share + group.logWeight[slot] - within)
                     outcome.logP.append(group.logP[slot])
                     outcome.logPFilled.append(group.logPFilled[slot])
+                    outcome.sources.append((group, slot))
                 }
                 outcome.islands.append(
                     IslandOutcome(
@@ -532,6 +707,11 @@ struct ImageParticles: Sendable {
     var logP: [Double] = []
     /// Σ over occluded sub-pixels of log p(x_t | x_<t), nats.
     var logPFilled: [Double] = []
+    /// Per particle, its group and slot (for ``logProbabilities(particle:)``).
+    fileprivate var sources: [(group: IslandGroup, slot: Int)] = []
+    /// Particle `k`'s log p of each sub-pixel (`H × W × C`), nats: copied on demand
+    /// (only the selected particle's is wanted).
+    func logProbabilities(particle k: Int) -> [Float] { sources[k].group.logProbabilities(slot: sources[k].slot) }
     /// Estimate of log p(visible), nats.
     var logEvidence: Double = 0
     var islands: [IslandOutcome] = []

@@ -1,3 +1,4 @@
+internal import CKernels
 import Foundation
 
 /// A fixed-size float32 buffer owned by one object; the hot loops take its pointer.
@@ -72,23 +73,5 @@ func addInPlace(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, 
 
 /// log Σ exp(x[i]) over `count` floats (SIMD8 with the polynomial exp).
 func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    var mx = F8(repeating: -.infinity)
-    var k = 0
-    while k < count {
-        let v = loadPartial(x + k, min(8, count - k), fill: -.infinity)
-        mx.replace(with: v, where: v .> mx)
-        k += 8
-    }
-    var maxValue = mx[0]
-    for lane in 1..<8 where mx[lane] > maxValue { maxValue = mx[lane] }
-    var acc = F8()
-    k = 0
-    while k < count {
-        let lanes = min(8, count - k)
-        var e = fastExp(loadPartial(x + k, lanes) - maxValue)
-        if lanes < 8 { for lane in lanes..<8 { e[lane] = 0 } }
-        acc += e
-        k += 8
-    }
-    return maxValue + log(acc.sum())
+    pk_log_sum_exp(x, Int32(count))  // Sources/CKernels, dispatched at run time
 }

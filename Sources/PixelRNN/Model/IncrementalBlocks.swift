@@ -38,7 +38,7 @@ extension PixelRNN {
     /// `y = x + b + W v` for `rows` rows: a residual block's 1×1 output projection.
     func residualProjection(
         _ conv: ConvolutionSpec, input v: UnsafePointer<Float>, residual x: UnsafePointer<Float>,
-        output y: UnsafeMutablePointer<Float>, rows: Int
+        output y: UnsafeMutablePointer<Float>, rows: Int, packed: PackedWeights.Matrix? = nil
     ) {
         let w = parameters.values, f = conv.outFeatures, k = conv.inFeatures
         let bias = w + conv.biasOffset
@@ -46,7 +46,11 @@ extension PixelRNN {
             let src = x + p * f, dst = y + p * f
             for i in 0..<f { dst[i] = src[i] + bias[i] }
         }
-        BLAS.gemm(transB: true, m: rows, n: f, k: k, v, lda: k, w + conv.weightOffset, ldb: k, beta: 1, y, ldc: f)
+        if let packed {
+            PackedWeights.gemm(m: rows, packed, v, lda: k, beta: 1, y, ldc: f)
+        } else {
+            BLAS.gemm(transB: true, m: rows, n: f, k: k, v, lda: k, w + conv.weightOffset, ldb: k, beta: 1, y, ldc: f)
+        }
     }
 }
 
@@ -78,9 +82,17 @@ final class RowLSTMIncremental: IncrementalBlocks {
     private let runCell: FloatBuffer
     private let runTanhCell: FloatBuffer
     private let stateColumns: FloatBuffer
+    /// Per block: the packed input-to-state, state-to-state and output projection weights.
+    private let packedInputToState: [PackedWeights.Matrix]
+    private let packedStateToState: [PackedWeights.Matrix]
+    private let packedProjection: [PackedWeights.Matrix]
 
-    init(model: PixelRNN, particles: Int, width: Int) {
+    init(model: PixelRNN, particles: Int, width: Int, packed: PackedWeights) {
         self.model = model
+        let rows = model.blocks.map(\.row)
+        packedInputToState = rows.map { packed.matrix($0.inputToState) }
+        packedStateToState = rows.map { packed.matrix($0.stateToState) }
+        packedProjection = rows.map { packed.matrix($0.outputProjection) }
         self.particles = particles
         self.width = width
         let cfg = model.configuration
@@ -130,8 +142,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
                 for i in 0..<(4 * h) { g[i] = s[i] + b[i] }
             }
         }
-        BLAS.gemm(transB: true, m: m, n: 4 * h, k: 2 * f, gathered, lda: 2 * f,
-                  w + block.inputToState.weightOffset, ldb: 2 * f, beta: 1, gates, ldc: 4 * h)
+        PackedWeights.gemm(m: m, packedInputToState[l], gathered, lda: 2 * f, beta: 1, gates, ldc: 4 * h)
         // Previous cells of the run's positions, gathered.
         let prevCell = runCell.pointer
         PixelRNN.gatherRun(previousCell[l].pointer, into: prevCell, particles: particles, rowWidth: width,
@@ -146,7 +157,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
         PixelRNN.scatterRun(runHidden.pointer, into: currentHidden[l].pointer, particles: particles,
                             rowWidth: width, start: j0, length: len, features: h)
         model.residualProjection(block.outputProjection, input: runHidden.pointer, residual: streamIn,
-                                 output: streamOut, rows: m)
+                                 output: streamOut, rows: m, packed: packedProjection[l])
     }
 
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {
@@ -169,8 +180,6 @@ final class RowLSTMIncremental: IncrementalBlocks {
 
     /// stateInput[l] = K_ss ⊛ previousHidden[l] for every particle and column.
     private func computeStateInput(block l: Int) {
-        let block = model.blocks[l].row
-        let w = model.parameters.values
         let kw = particles * width
         let sc = stateColumns.pointer, prev = previousHidden[l].pointer
         for q in 0..<kw {
@@ -181,8 +190,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
             if j < width - 1 { (dst + 2 * h).update(from: prev + (q + 1) * h, count: h) }
             else { (dst + 2 * h).update(repeating: 0, count: h) }
         }
-        BLAS.gemm(transB: true, m: kw, n: 4 * h, k: 3 * h, sc, lda: 3 * h,
-                  w + block.stateToState.weightOffset, ldb: 3 * h, beta: 0, stateInput[l].pointer, ldc: 4 * h)
+        PackedWeights.gemm(m: kw, packedStateToState[l], sc, lda: 3 * h, beta: 0, stateInput[l].pointer, ldc: 4 * h)
     }
 }
 

@@ -45,21 +45,35 @@ public final class IncrementalState: @unchecked Sendable {
     /// The scan orientation the pixels are in: selects the model's orientation
     /// embedding (no effect on a model without orientation support).
     public let orientation: Orientation
+    /// The weights of the small products, packed once (shared by the states of one sampler).
+    public let packedWeights: PackedWeights
+    private let packedInput: PackedWeights.Matrix
+    private let packedHidden: PackedWeights.Matrix
+    private let packedLogits: PackedWeights.Matrix
 
     /// Creates the state for `particles` images of `height × width`; all pixels start at 0.
     /// - Parameter orientation: how the pixels given to the state were laid out from the
     ///   stored picture (the caller transforms them); it must be `.upright` for a model
     ///   without orientation support.
+    /// - Parameter packedWeights: the model's weights packed for the small products; states
+    ///   of one sampler share one (the weights must not change while it is in use). Nil:
+    ///   the state packs its own.
     /// - Throws: `ModelError.shapeMismatch` for an empty image or no particles, or an
     ///   orientation the model was not trained for.
     public init(
-        model: PixelRNN, particles: Int, height: Int, width: Int, orientation: Orientation = .upright
+        model: PixelRNN, particles: Int, height: Int, width: Int, orientation: Orientation = .upright,
+        packedWeights: PackedWeights? = nil
     ) throws(ModelError) {
         guard particles >= 1, height >= 1, width >= 1 else { throw .shapeMismatch("empty image or no particles") }
         guard orientation == .upright || model.configuration.supportsOrientations else {
             throw .shapeMismatch("the model scans upright only, not \(orientation)")
         }
         self.orientation = orientation
+        let packed = packedWeights ?? PackedWeights(model: model)
+        self.packedWeights = packed
+        packedInput = packed.matrix(model.inputConvolution)
+        packedHidden = packed.matrix(model.outputHidden)
+        packedLogits = packed.matrix(model.outputLogits)
         BLAS.useSingleThreadPerCall()
         self.model = model
         self.particles = particles
@@ -77,7 +91,8 @@ public final class IncrementalState: @unchecked Sendable {
         runOutputHidden = FloatBuffer(kw * cfg.outputHidden)
         runLogits = .allocate(capacity: kw * cfg.outputWidth)
         switch cfg.architecture {
-        case .rowLSTM: blockState = RowLSTMIncremental(model: model, particles: particles, width: width)
+        case .rowLSTM:
+            blockState = RowLSTMIncremental(model: model, particles: particles, width: width, packed: packed)
         case .diagonalBiLSTM:
             blockState = DiagonalBiLSTMIncremental(model: model, particles: particles, height: height, width: width)
         case .pixelCNN: blockState = PixelCNNIncremental(model: model, particles: particles, width: width)
@@ -150,8 +165,7 @@ public final class IncrementalState: @unchecked Sendable {
         var streamIn = runStreamIn.pointer
         var streamOut = runStreamOut.pointer
         broadcastRows(w + conv.biasOffset, rows: m, n: f, into: streamIn)
-        BLAS.gemm(transB: true, m: m, n: f, k: k0, cols, lda: k0, w + conv.weightOffset, ldb: k0,
-                  beta: 1, streamIn, ldc: f)
+        PackedWeights.gemm(m: m, packedInput, cols, lda: k0, beta: 1, streamIn, ldc: f)
         if let embedding = model.orientationEmbeddingOffset {
             let row = w + embedding + f * orientation.rawValue
             for p in 0..<m { addInPlace(row, into: streamIn + p * f, count: f) }
@@ -169,12 +183,10 @@ public final class IncrementalState: @unchecked Sendable {
         relu(streamIn, count: m * f, into: streamOut)
         let hid = runOutputHidden.pointer
         broadcastRows(w + model.outputHidden.biasOffset, rows: m, n: o, into: hid)
-        BLAS.gemm(transB: true, m: m, n: o, k: f, streamOut, lda: f, w + model.outputHidden.weightOffset, ldb: f,
-                  beta: 1, hid, ldc: o)
+        PackedWeights.gemm(m: m, packedHidden, streamOut, lda: f, beta: 1, hid, ldc: o)
         relu(hid, count: m * o, into: hid)
         broadcastRows(w + model.outputLogits.biasOffset, rows: m, n: lc, into: runLogits)
-        BLAS.gemm(transB: true, m: m, n: lc, k: o, hid, lda: o, w + model.outputLogits.weightOffset, ldb: o,
-                  beta: 1, runLogits, ldc: lc)
+        PackedWeights.gemm(m: m, packedLogits, hid, lda: o, beta: 1, runLogits, ldc: lc)
         column = columns.upperBound
         runStart = j0
         runLength = len
@@ -241,6 +253,52 @@ public final class IncrementalState: @unchecked Sendable {
         }
         blockState.permute(permute)
         for buffer in rowStreams { permute(buffer, width * f) }
+    }
+
+    /// Makes every particle a copy of a particle of another state that has advanced
+    /// through the same positions: slot `k` takes particle `sources[k].particle` of
+    /// `sources[k].state` (pixels, block states and the current row's block inputs), and
+    /// this state moves to their row and column.
+    ///
+    /// Particles that share a visible prefix (the pixels before the first occluded one)
+    /// compute it once, on one particle per image, and are then loaded from it. The
+    /// sources must have this state's model, size and orientation, and stand at one
+    /// position. The last run's outputs are not copied: call `logits(row:columns:)` next.
+    public func load(from sources: [(state: IncrementalState, particle: Int)]) {
+        precondition(sources.count == particles)
+        guard let first = sources.first?.state else { return }
+        let imageSize = height * width * c
+        let mine = stateBuffers()
+        var theirs: [ObjectIdentifier: [(FloatBuffer, Int)]] = [:]
+        pixels.withUnsafeMutableBufferPointer { dst in
+            for (k, source) in sources.enumerated() {
+                let s = source.state
+                precondition(s.model === model && s.height == height && s.width == width
+                             && s.orientation == orientation && source.particle < s.particles)
+                precondition(s.row == first.row && s.column == first.column, "sources at different positions")
+                s.pixels.withUnsafeBufferPointer { src in
+                    (dst.baseAddress! + k * imageSize).update(from: src.baseAddress! + source.particle * imageSize,
+                                                               count: imageSize)
+                }
+                let id = ObjectIdentifier(s)
+                if theirs[id] == nil { theirs[id] = s.stateBuffers() }
+                for ((to, stride), (from, _)) in zip(mine, theirs[id]!) {
+                    (to.pointer + k * stride).update(from: from.pointer + source.particle * stride, count: stride)
+                }
+            }
+        }
+        row = first.row
+        column = first.column
+        runStart = column
+        runLength = 0
+    }
+
+    /// Every per-particle buffer, with its floats per particle, in a fixed order.
+    private func stateBuffers() -> [(FloatBuffer, Int)] {
+        var list: [(FloatBuffer, Int)] = []
+        blockState.permute { list.append(($0, $1)) }
+        for buffer in rowStreams { list.append((buffer, width * f)) }
+        return list
     }
 
     // MARK: Helpers

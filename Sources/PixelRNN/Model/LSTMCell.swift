@@ -1,3 +1,4 @@
+internal import CKernels
 /// The LSTM cell's pointwise work, forward and backward, shared by the Row LSTM and
 /// the Diagonal BiLSTM (full passes and incremental sampling alike).
 extension PixelRNN {
@@ -8,28 +9,8 @@ extension PixelRNN {
         cell: UnsafeMutablePointer<Float>, tanhCell: UnsafeMutablePointer<Float>,
         hidden: UnsafeMutablePointer<Float>, count: Int, h: Int
     ) {
-        for r in 0..<count {
-            let g = gates + r * 4 * h
-            let cp = broadcastPrevious ? previousCell : previousCell + r * h
-            var k = 0
-            while k < h {
-                let lanes = min(8, h - k)
-                let o = fastSigmoid(loadPartial(g + k, lanes))
-                let fg = fastSigmoid(loadPartial(g + h + k, lanes))
-                let ig = fastSigmoid(loadPartial(g + 2 * h + k, lanes))
-                let gg = fastTanh(loadPartial(g + 3 * h + k, lanes))
-                let c = fg * loadPartial(cp + k, lanes) + ig * gg
-                let tc = fastTanh(c)
-                storePartial(o, g + k, lanes)
-                storePartial(fg, g + h + k, lanes)
-                storePartial(ig, g + 2 * h + k, lanes)
-                storePartial(gg, g + 3 * h + k, lanes)
-                storePartial(c, cell + r * h + k, lanes)
-                storePartial(tc, tanhCell + r * h + k, lanes)
-                storePartial(o * tc, hidden + r * h + k, lanes)
-                k += 8
-            }
-        }
+        // Sources/CKernels: AVX2 or AVX-512, chosen at run time.
+        pk_lstm_forward(gates, previousCell, broadcastPrevious ? 1 : 0, cell, tanhCell, hidden, count, Int32(h))
     }
 
 

@@ -1,3 +1,4 @@
+internal import CKernels
 import Foundation
 
 /// Forward and backward passes over a workspace shared by the three architectures: the
@@ -120,12 +121,7 @@ extension PixelRNN {
                 sum += Double(nll)
                 positionNLL?[p * c + ch] = nll
                 if let scale = gradientScale {
-                    var k = 0
-                    while k < levels {
-                        let lanes = min(8, levels - k)
-                        storePartial(fastExp(loadPartial(l + k, lanes) - logSum) * scale, l + k, lanes)
-                        k += 8
-                    }
+                    pk_exp_shift_scale(l, Int32(levels), logSum, scale)
                     l[target] -= scale
                 }
             }

@@ -1,3 +1,4 @@
+internal import CKernels
 import Foundation
 
 /// Adam (Kingma & Ba, 2015) with global gradient-norm clipping and a learning-rate
@@ -59,12 +60,8 @@ final class AdamState: @unchecked Sendable {
         let stepSize = lr * correction2.squareRoot() / correction1
         let eps = cfg.epsilon * correction2.squareRoot()
         let m = firstMoment.pointer, v = secondMoment.pointer
-        for i in 0..<count {
-            let g = gradient[i] * scale
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g * g
-            values[i] -= stepSize * m[i] / (v[i].squareRoot() + eps)
-        }
+        // Sources/CKernels, dispatched at run time.
+        pk_adam(values, gradient, m, v, count, scale, b1, b2, stepSize, eps)
         return norm
     }
 
