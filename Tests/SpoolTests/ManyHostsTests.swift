@@ -147,8 +147,10 @@ struct ManyHostsTests {
         let b = try DaemonHarness(sharingSpoolOf: a, settings: Self.settings("host-b", watch: "poll"))
         try b.start()
         defer { b.stop() }
-        try b.eventually(20, "B finished A's publication") { b.names(b.outbox) == ["fence"] }
-        #expect(b.log.contains("finished an interrupted publication"), "\(b.log)")
+        // The log line follows the rename and the directory sync: wait for both.
+        try b.eventually(20, "B finished A's publication") {
+            b.names(b.outbox) == ["fence"] && b.log.contains("finished an interrupted publication")
+        }
         a.signal(SIGCONT)
         try a.eventually(20, "A found its rename fenced off") { lease(of: a)["jobs_lost"] as? Int == 1 }
         usleep(500_000)
