@@ -92,6 +92,30 @@ struct CompletionDaemonTests {
         #expect(preview.width > 100)
     }
 
+    /// A SIGTERM while a job is adapting the model to its picture returns the job to
+    /// inbox/ like any other in-flight job once drain_timeout is over: adaptation is
+    /// bounded by the drain, not by its own step budget, and leaves nothing behind.
+    @Test func aSigtermDuringAdaptationReturnsTheJobToTheInbox() throws {
+        let h = try DaemonHarness(settings: ["workers": "1", "drain_timeout": "0.5", "adapt_max_seconds": "120"])
+        h.processor = "pixelrnn"
+        let modelURL = h.root.appendingPathComponent("tiny.safetensors")
+        try Self.writeModel(to: modelURL)
+        try h.writeConfig(["model": modelURL.path, "workers": "1", "drain_timeout": "0.5", "adapt_max_seconds": "120"])
+        try h.start()
+        defer { h.stop() }
+        try h.dropAtomically("adapting.json", Array(#"{"adapt": 100000}"#.utf8))
+        usleep(100_000)
+        try h.dropAtomically("adapting.png", try Self.image(width: 96, height: 96, channels: 1, alpha: true).encodePNG())
+        try h.eventually(20, "job in flight") { h.jobs()["in_flight"] == 1 }
+        usleep(1_000_000)  // well into its 100,000 steps
+        let sent = Date()
+        h.signal(SIGTERM)
+        #expect(try h.waitForExit(timeout: 20) == 0)
+        #expect(Date().timeIntervalSince(sent) < 4, "the drain did not bound the adaptation")
+        #expect(h.names(h.inbox) == ["adapting.json", "adapting.png"])
+        #expect(h.names(h.outbox).isEmpty && h.names(h.failed).isEmpty && h.names(h.work).isEmpty)
+    }
+
     @Test func statusShowsTheModelWithNumbersAsNumbersAndPlainPaths() throws {
         let h = try DaemonHarness()
         h.processor = "pixelrnn"
