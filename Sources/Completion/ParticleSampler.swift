@@ -126,6 +126,8 @@ final class IslandGroup: @unchecked Sendable {
     private var rowLogWeight: [Double]
     private var rowLogP: [Double]
     private var rowLogPFilled: [Double]
+    /// The island of each particle slot (islands hold consecutive slots, in order).
+    private let islandOfSlot: [Int]
     /// Whether any island resampled since the last row moves.
     private var resampledSinceMove = false
     /// Per slot, log p of each sub-pixel along the particle (`H × W × C` floats per slot,
@@ -164,6 +166,7 @@ final class IslandGroup: @unchecked Sendable {
                 particleRandom.append(RandomSource(seed: seed, stream: stream))
             }
         }
+        islandOfSlot = islands.indices.flatMap { i in Array(repeating: i, count: islands[i].slots.count) }
         islandRandom = islands.map { RandomSource(seed: seed, stream: Streams.island(image: $0.image, island: $0.index)) }
         logWeight = [Double](repeating: 0, count: slots)
         logP = logWeight
@@ -219,7 +222,7 @@ final class IslandGroup: @unchecked Sendable {
         // The visible prefix, computed once per image: load it and replay its factors.
         var startRow = 0, startRun = 0
         if let prefix {
-            state.load(from: (0..<slots).map { slot in prefix.source(image: islands[islandOfSlot(slot)].image) })
+            state.load(from: (0..<slots).map { slot in prefix.source(image: islands[islandOfSlot[slot]].image) })
             for (i, island) in islands.enumerated() {
                 for sum in prefix.runSums(image: island.image) {
                     for slot in island.slots { logP[slot] += sum }
@@ -306,10 +309,6 @@ final class IslandGroup: @unchecked Sendable {
         }
     }
 
-    private func islandOfSlot(_ slot: Int) -> Int {
-        islands.firstIndex { $0.slots.contains(slot) }!
-    }
-
     /// log p of the last run's visible sub-pixels (`values`, the run's pixels in order)
     /// for particle `slot`.
     @inline(__always)
@@ -370,13 +369,6 @@ final class IslandGroup: @unchecked Sendable {
         var newWeight = [Double](repeating: 0, count: slots)
         var newLogP = newWeight, newLogPFilled = newWeight
         var rowStarted = false
-        var imageOfSlot = [Int](repeating: 0, count: slots), islandOfSlot = imageOfSlot
-        for (i, island) in islands.enumerated() {
-            for slot in island.slots {
-                imageOfSlot[slot] = island.image
-                islandOfSlot[slot] = i
-            }
-        }
         // The proposal's per-sub-pixel log p of the row, kept if the move is accepted.
         let proposed = UnsafeMutablePointer<Float>.allocate(capacity: slots * rowSize)
         defer { proposed.deallocate() }
@@ -387,7 +379,7 @@ final class IslandGroup: @unchecked Sendable {
                 guard rowStarted else { continue }
                 let x0 = run.columns.lowerBound
                 for slot in 0..<slots {
-                    images[imageOfSlot[slot]].withUnsafeBufferPointer { image in
+                    images[islands[islandOfSlot[slot]].image].withUnsafeBufferPointer { image in
                         let values = image.baseAddress! + (y * width + x0) * c
                         let sum = visibleRunLogProbability(
                             values, subPixels: run.columns.count * c, slot: slot,
