@@ -119,18 +119,20 @@ public enum Adaptation {
     /// model's channels exactly as the completer converts them.
     /// - Parameter occluded: `width × height` flags, `true` = occluded (never trained on).
     /// - Returns: the adapted copy (the original when adaptation did not run) and the summary.
+    ///   - cancellation: checked before every step; once set, adaptation stops there.
     public static func adapt(
-        _ model: PixelRNN, image: Image, occluded: [Bool], options: AdaptationOptions, seed: UInt64, threads: Int
+        _ model: PixelRNN, image: Image, occluded: [Bool], options: AdaptationOptions, seed: UInt64, threads: Int,
+        cancellation: CancellationFlag? = nil
     ) -> (model: PixelRNN, summary: AdaptationSummary) {
         let (pixels, _) = ChannelConversion.convert(image, toChannels: model.configuration.channels)
         return adapt(model, pixels: pixels, occluded: occluded, width: image.width, height: image.height,
-                     options: options, seed: seed, threads: threads)
+                     options: options, seed: seed, threads: threads, cancellation: cancellation)
     }
 
     /// Fine-tunes a copy of `model` on `pixels` (the picture in the model's channels).
     static func adapt(
         _ model: PixelRNN, pixels: [UInt8], occluded: [Bool], width: Int, height: Int,
-        options: AdaptationOptions, seed: UInt64, threads: Int
+        options: AdaptationOptions, seed: UInt64, threads: Int, cancellation: CancellationFlag? = nil
     ) -> (model: PixelRNN, summary: AdaptationSummary) {
         var summary = AdaptationSummary(
             adapted: false, reason: nil, stepsRequested: options.steps, steps: 0, seconds: 0, cutByTimeLimit: false,
@@ -172,6 +174,7 @@ public enum Adaptation {
         let started = Date()
         var pixelsOfBatch = [UInt8](repeating: 0, count: batch * size * size * c)
         for _ in 0..<options.steps {
+            if cancellation?.isCancelled == true { break }
             if Date().timeIntervalSince(started) > options.maxSeconds {
                 summary.cutByTimeLimit = true
                 break
@@ -194,6 +197,7 @@ public enum Adaptation {
         }
         summary.seconds = Date().timeIntervalSince(started)
         summary.adapted = summary.steps > 0
+        if cancellation?.isCancelled == true { return (copy, summary) }
         summary.heldOutBitsPerDimAfter = heldOutBitsPerDim(copy)
         copy.metadata["adapted"] = "\(summary.steps) steps on the job's visible pixels"
         return (copy, summary)

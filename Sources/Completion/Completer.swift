@@ -86,7 +86,8 @@ public struct Completer: Sendable {
     ) throws(CompletionError) -> CompletionResult {
         let (adapted, summary) = Adaptation.adapt(
             model, image: image, occluded: occluded, options: options.adaptation, seed: options.seed,
-            threads: options.threads)
+            threads: options.threads, cancellation: options.cancellation)
+        if options.cancellation?.isCancelled == true { throw .cancelled }
         var rest = options
         rest.adaptation.steps = 0
         var result = try Completer(model: adapted, identity: identity)

@@ -22,6 +22,8 @@ public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible
     case io(path: String, call: String, errno: Int32)
     /// A job named a model that is not loaded.
     case unknownModel(name: String, available: [String])
+    /// The completion was asked to stop (``CancellationFlag``) before it finished.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -41,6 +43,8 @@ public enum CompletionError: Error, Equatable, Sendable, CustomStringConvertible
             "cannot write \(path): \(call) failed: \(Errno(rawValue: code).description) (errno \(code))"
         case let .unknownModel(name, available):
             "no model named '\(name)' is loaded (available: \(available.joined(separator: ", ")))"
+        case .cancelled:
+            "the completion was stopped before it finished"
         }
     }
 

@@ -47,6 +47,9 @@ public struct CompletionOptions: Sendable, Equatable {
     /// Fine-tuning of a copy of the model on the image's visible pixels before sampling
     /// (``Adaptation``); none by default.
     public var adaptation = AdaptationOptions()
+    /// When set, the completion stops soon after it is cancelled (within one adaptation
+    /// step or one row of the particle filter) and throws ``CompletionError/cancelled``.
+    public var cancellation: CancellationFlag?
 
     /// Largest accepted sample count.
     public static let maximumSamples = 1024

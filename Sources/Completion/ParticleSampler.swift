@@ -197,7 +197,8 @@ final class IslandGroup: @unchecked Sendable {
     /// Completes every island: `images[i]` is image i's `H × W × C` bytes (occluded values ignored).
     /// - Parameter rowMoves: Metropolis–Hastings moves per row that holds occluded pixels,
     ///   when visible pixels follow the hole (see ``moveRow(_:plan:images:inverseTemperature:logits:scratch:)``).
-    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0, prefix: SharedPrefix? = nil) {
+    func run(plan: RunPlan, images: [[UInt8]], temperature: Double, rowMoves: Int = 0, prefix: SharedPrefix? = nil,
+             cancellation: CancellationFlag? = nil) {
         let cfg = state.model.configuration
         let c = cfg.channels, levels = cfg.levels
         let width = state.width
@@ -236,6 +237,7 @@ final class IslandGroup: @unchecked Sendable {
             startRun = prefix.run
         }
         for y in startRow..<state.height {
+            if cancellation?.isCancelled == true { return }
             var rowStarted = false
             for slot in 0..<slots {
                 rowLogWeight[slot] = 0
@@ -654,10 +656,11 @@ func runParticleFilter(
         var g = worker
         while g < built.count {
             built[g].run(plan: plan, images: images, temperature: temperature, rowMoves: options.rowMoves,
-                         prefix: prefix)
+                         prefix: prefix, cancellation: options.cancellation)
             g += threads
         }
     }
+    if options.cancellation?.isCancelled == true { throw .cancelled }
 
     // Gather per image.
     var results: [ImageParticles] = []

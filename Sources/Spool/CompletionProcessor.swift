@@ -89,6 +89,7 @@ public struct CompletionJobProcessor: JobProcessor {
             windowMargin: jobOptions.windowMargin, fullImageNLLMap: jobOptions.fullImageNLLMap)
         options.adaptation.steps = jobOptions.adaptSteps
         options.adaptation.maxSeconds = configuration.adaptMaxSeconds
+        options.cancellation = job.cancellation
         var result: CompletionResult
         let served: LoadedModel
         do {

@@ -19,6 +19,8 @@ import Glibc
 public final class Daemon: Sendable {
     /// The version shown in the status file.
     public static let version = "0.1.0"
+    /// Seconds the process waits, after a drain, for cancelled jobs' processing to stop.
+    static let runnerGrace = 10.0
 
     private let launch: DaemonLaunch
 
@@ -74,6 +76,12 @@ public final class Daemon: Sendable {
         }
         loop.sync { $0.begin(processor: processor) }
         loop.stopped.wait()
+        // Runners of jobs the drain returned were cancelled; the process must not end
+        // under them (exit tears down state they still use).
+        if loop.runners.wait(timeout: .now() + Self.runnerGrace) == .timedOut {
+            logger.warning("a returned job's processing did not stop in time; exiting anyway",
+                           metadata: ["grace_seconds": "\(Self.runnerGrace)"])
+        }
         return loop.sync { $0.exitCode }
     }
 }

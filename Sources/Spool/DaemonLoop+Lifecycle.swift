@@ -1,3 +1,4 @@
+import Completion
 import Dispatch
 import Foundation
 import Logging
@@ -198,6 +199,7 @@ extension DaemonLoop {
                 return true
             }
             if returned {
+                job.cancellation.cancel()
                 if !folders.returnToInbox(job) { jobs.parked.append(job) }
                 jobs.running[job.token] = nil
             }

@@ -106,6 +106,9 @@ actor DaemonLoop {
     let startedMonotonic = DaemonLoop.monotonic()
     /// Signalled once the loop reaches ``LoopState/stopped(exitCode:)``.
     nonisolated let stopped = DispatchSemaphore(value: 0)
+    /// Every job runner in flight, returned ones included: the process ends only after
+    /// they have (a drain cancels returned jobs, which then stop within a row or a step).
+    nonisolated let runners = DispatchGroup()
 
     var state = LoopState.starting(drainSignal: nil)
     var configuration: DaemonConfiguration
@@ -477,11 +480,13 @@ actor DaemonLoop {
         // flight, so that a death now charges none of them (see ``CrashAttribution``).
         if jobs.running.count >= 2, !lease.writtenSeveral { writeLease() }
         job.phase.withLock { $0 = .running }
+        runners.enter()
         jobsQueue.async(execute: runner(job, processor: processor, configuration: configuration))
     }
 
     private nonisolated func runner(_ job: Job, processor: any JobProcessor, configuration: DaemonConfiguration) -> @Sendable () -> Void {
         { [self] in
+            defer { self.runners.leave() }
             let outcome = self.publisher.run(job, processor: processor, configuration: configuration)
             self.post { $0.jobFinished(job, outcome: outcome) }
         }

@@ -1,3 +1,4 @@
+import Completion
 import Synchronization
 import SystemPackage
 
@@ -46,6 +47,8 @@ final class Job: @unchecked Sendable {
     /// The `flock` on the work folder, so a second daemon's recovery leaves the job alone.
     var lock: FileDescriptor?
     let phase = Mutex(Phase.queued)
+    /// Set when the drain returns the job while it is processed, so that its completion stops.
+    let cancellation = CancellationFlag()
 
     init(token: String, directory: FilePath, name: String, attempts: Int, claimedAt: Double, lock: FileDescriptor?) {
         self.token = token

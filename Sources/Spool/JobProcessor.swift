@@ -1,3 +1,4 @@
+public import Completion
 public import Logging
 public import SystemPackage
 
@@ -14,10 +15,14 @@ public struct JobInputs: Sendable {
     /// The shared mask (`masks/NAME.png`) as it was when the job was claimed, when the job
     /// uses one. `NAME.mask.png` takes precedence over it, and it over the image's alpha.
     public var sharedMask: SharedMaskInput?
+    /// Set by the daemon when it stops the job (a drain past `drain_timeout` returned it to
+    /// `inbox/`): a processor should stop soon after and may throw; nothing is published.
+    public var cancellation: CancellationFlag?
 
     /// Creates a job description.
     public init(name: String, image: FilePath, mask: FilePath? = nil, options: FilePath? = nil,
-                sharedMask: SharedMaskInput? = nil) {
+                sharedMask: SharedMaskInput? = nil, cancellation: CancellationFlag? = nil) {
+        self.cancellation = cancellation
         self.name = name
         self.image = image
         self.mask = mask

@@ -1,3 +1,4 @@
+import Completion
 import Foundation
 import Logging
 import Synchronization
@@ -110,7 +111,12 @@ struct JobPublisher: Sendable {
             log.critical("killing the process on the job named by --debug-crash-on")
             kill(getpid(), SIGKILL)
         }
-        if delay > 0 { usleep(delay) }
+        // The test delay ends early when the drain returns the job, as a completion does.
+        var slept: UInt32 = 0
+        while slept < delay, !job.cancellation.isCancelled {
+            usleep(min(10_000, delay - slept))
+            slept += 10_000
+        }
         do {
             let inputs = try Self.inputs(of: job)
             try? FS.removeTree(temporary)
@@ -121,6 +127,8 @@ struct JobPublisher: Sendable {
             return .finished(.transient("\(job.name): \(error)", noSpace: error.isNoSpaceFailure, stage: "output"))
         } catch {
             try? FS.removeTree(temporary)
+            // The drain returned the job and stopped its completion: nothing to charge.
+            if job.phase.withLock({ $0 == .returned }) { return .finished(.returned) }
             // The run that found the input at fault counts as the job's attempt.
             job.attempts += 1
             let failure = JobFailure(stage: "input", reason: "\(error)")
@@ -248,7 +256,7 @@ struct JobPublisher: Sendable {
             throw SpoolError.incompleteJob("the job has no image (NAME.png, NAME.jpg or NAME.jpeg)")
         }
         return JobInputs(name: name, image: image, mask: mask, options: options,
-                         sharedMask: try SharedMaskInput.read(in: job.directory))
+                         sharedMask: try SharedMaskInput.read(in: job.directory), cancellation: job.cancellation)
     }
 
     /// Copies the original inputs beside the outputs, each under its name made safe as

@@ -56,6 +56,30 @@ import TestSupport
         #expect(weights(1) == weights(2))
     }
 
+    /// A cancellation set while adapting stops it within a step, and the completion
+    /// throws `cancelled` instead of sampling; one set before sampling stops that too.
+    @Test func aCancellationStopsAdaptationAndSampling() throws {
+        let model = try perturbedModel(channels: 1, levels: 256, spread: 0.3)
+        let flag = CancellationFlag()
+        var options = CompletionOptions(samples: 2, seed: 3)
+        options.adaptation = AdaptationOptions(steps: 100_000, maxSeconds: 60, cropSize: 12)
+        options.cancellation = flag
+        let image = Image(width: Self.width, height: Self.height, channels: 1, pixels: Self.picture)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { flag.cancel() }
+        let started = Date()
+        #expect(throws: CompletionError.cancelled) {
+            _ = try Completer(model: model).complete(image, occluded: Self.hole, options: options)
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+
+        options.adaptation.steps = 0
+        #expect(throws: CompletionError.cancelled) {
+            _ = try Completer(model: model).complete(image, occluded: Self.hole, options: options)
+        }
+        options.cancellation = nil
+        #expect(throws: Never.self) { _ = try Completer(model: model).complete(image, occluded: Self.hole, options: options) }
+    }
+
     /// Through the completer: the report says what happened, the model file on disk is
     /// untouched, and a picture too small for crops completes unadapted with the reason.
     @Test func completionReportsItAndTheModelFileStaysTheSame() throws {
