@@ -20,6 +20,12 @@ struct AdaptCommand: ParsableCommand {
     var seconds: Double?
     @Option(help: "Random seed (crops, orientations).")
     var seed: UInt64 = 1
+    @Option(help: "Peak learning rate (Adam, cosine decay to 5 % over the steps).")
+    var learningRate: Float = AdaptationOptions().learningRate
+    @Option(help: "Side of the square training crops.")
+    var cropSize: Int = AdaptationOptions().cropSize
+    @Option(help: "Crops per step.")
+    var batch: Int = AdaptationOptions().batch
     @OptionGroup var modelOption: ModelOption
     @OptionGroup var compute: ComputeOptions
     @Option(help: "The adapted model file to write.")
@@ -29,6 +35,11 @@ struct AdaptCommand: ParsableCommand {
         guard (steps == nil) != (seconds == nil) else { throw ValidationError("give exactly one of --steps and --seconds") }
         if let steps { guard steps >= 1 else { throw ValidationError("--steps must be ≥ 1") } }
         if let seconds { guard seconds > 0 else { throw ValidationError("--seconds must be positive") } }
+        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+        guard cropSize >= AdaptationOptions.minimumCropSize else {
+            throw ValidationError("--crop-size must be ≥ \(AdaptationOptions.minimumCropSize)")
+        }
+        guard batch >= 2 else { throw ValidationError("--batch must be ≥ 2") }
     }
 
     func run() throws {
@@ -38,7 +49,8 @@ struct AdaptCommand: ParsableCommand {
             ?? Mask(alphaOf: input)
         let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
             ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
-        var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity)
+        var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity, cropSize: cropSize, batch: batch,
+                                        learningRate: learningRate)
         if let seconds {
             // Time a few steps, then pick the count that fits.
             options.steps = 5
