@@ -289,14 +289,14 @@ static void on_write_warning(png_structp png, png_const_charp text) {
 }
 
 int CImageCodecs_png_encode(const void *pixels, uint32_t width, uint32_t height,
-                            int32_t channels,
+                            int32_t channels, int32_t content,
                             void **out, size_t *out_size,
                             char *message, size_t message_capacity) {
     cimagecodecs_set_message(message, message_capacity, "");
     if (out != NULL) *out = NULL;
     if (out_size != NULL) *out_size = 0;
     if (pixels == NULL || out == NULL || out_size == NULL || width == 0 || height == 0 ||
-        channels < 1 || channels > 4) {
+        channels < 1 || channels > 4 || (content != CImageCodecs_PNG_PHOTO && content != CImageCodecs_PNG_FIGURE)) {
         cimagecodecs_set_message(message, message_capacity, "invalid arguments");
         return CImageCodecs_INVALID_ARGUMENT;
     }
@@ -329,7 +329,13 @@ int CImageCodecs_png_encode(const void *pixels, uint32_t width, uint32_t height,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     // Large images (photos) are written with zlib level 1: several times faster than the
     // default level 6, for files about a tenth larger. Small ones keep the default.
-    if ((size_t)width * (size_t)height * (size_t)channels > ((size_t)1 << 20)) png_set_compression_level(png, 1);
+    if (content == CImageCodecs_PNG_FIGURE) {
+        // Drawn figures: the adaptive filter search costs more than it saves.
+        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+        png_set_compression_level(png, 1);
+    } else if ((size_t)width * (size_t)height * (size_t)channels > ((size_t)1 << 20)) {
+        png_set_compression_level(png, 1);
+    }
     png_write_info(png, pinfo);
     size_t row_bytes = (size_t)width * (size_t)channels;
     for (uint32_t y = 0; y < height; y++) {

@@ -29,12 +29,14 @@ public func writeJobOutputs(
     _ result: CompletionResult, to directory: String, sync: Bool = false, threads: Int = 1
 ) throws(CompletionError) {
     try makeDirectory(directory)
-    var files: [(name: String, image: @Sendable () -> Image)] = [("completed.png", { result.completed })]
+    var files: [(name: String, content: PNGContent, image: @Sendable () -> Image)] = [
+        ("completed.png", .photo, { result.completed }),
+    ]
     if result.report.sampling.samples > 1 && result.samples.count > 1 {
         try makeDirectory(directory + "/samples")
-        for (k, sample) in result.samples.enumerated() { files.append(("samples/sample-\(k + 1).png", { sample })) }
+        for (k, sample) in result.samples.enumerated() { files.append(("samples/sample-\(k + 1).png", .photo, { sample })) }
     }
-    files.append(("preview.png", { previewImage(result) }))
+    files.append(("preview.png", .figure, { previewImage(result) }))
     let failures = OutputFailures()
     let list = files
     let workers = max(1, min(threads, list.count))
@@ -42,7 +44,7 @@ public func writeJobOutputs(
         for index in stride(from: worker, to: list.count, by: workers) {
             let path = directory + "/" + list[index].name
             do throws(ImagingError) {
-                try list[index].image().writePNG(to: path, sync: sync)
+                try list[index].image().writePNG(to: path, sync: sync, content: list[index].content)
             } catch {
                 failures.record(index, CompletionError(error, path: path))
             }

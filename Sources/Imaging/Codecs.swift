@@ -116,8 +116,9 @@ enum Codecs {
     // MARK: - Encoding
 
     /// Encodes `width × height` pixels of `channels` interleaved 8-bit samples (1 gray,
-    /// 2 gray+alpha, 3 RGB, 4 RGBA) as PNG with `CImageCodecs_png_encode`.
-    static func encodePNG(_ samples: [UInt8], width: Int, height: Int, channels: Int) throws(ImagingError) -> [UInt8] {
+    /// 2 gray+alpha, 3 RGB, 4 RGBA) as PNG with `CImageCodecs_png_encode`, compressed for `content`.
+    static func encodePNG(_ samples: [UInt8], width: Int, height: Int, channels: Int,
+                          content: PNGContent = .photo) throws(ImagingError) -> [UInt8] {
         precondition((1...4).contains(channels) && samples.count == width * height * channels)
         guard let w = UInt32(exactly: width), let h = UInt32(exactly: height) else {
             throw .encodingFailed(message: "image too large for PNG (\(width)×\(height))")
@@ -127,7 +128,8 @@ enum Codecs {
         var outputSize = 0
         let status = samples.withUnsafeBytes { input in
             message.with { text, capacity in
-                CImageCodecs_png_encode(input.baseAddress, w, h, Int32(channels), &output, &outputSize, text, capacity)
+                CImageCodecs_png_encode(input.baseAddress, w, h, Int32(channels), content.code, &output, &outputSize,
+                                        text, capacity)
             }
         }
         // The shim allocated `output`; it is ours to free, whatever happens next.

@@ -57,13 +57,13 @@ struct GalleryCommand: ParsableCommand {
             printError("image \(i + 1)/\(images) done")
         }
         let title = "Completions by \(model.metadata["name"] ?? "the default model"), Fashion-MNIST test images\n(each completion drawn by weight from \(particles) particles)"
-        try CompletionFigures.gallery(rows, scale: 3, title: title).writePNG(to: out + "/gallery.png")
+        try CompletionFigures.gallery(rows, scale: 3, title: title).writePNG(to: out + "/gallery.png", content: .figure)
         let unconditional = try UnconditionalSampler.sample(model: model, count: 32, height: size, width: size, seed: seed)
         var layout = PanelLayout(grid: unconditional.map { Panel($0, scale: 3) }, columns: 8,
                                  title: "Unconditional samples (T = 1)")
         layout.spacing = 4
-        try layout.render().writePNG(to: out + "/samples.png")
-        if let firstResult { try previewImage(firstResult).writePNG(to: out + "/preview-example.png") }
+        try layout.render().writePNG(to: out + "/samples.png", content: .figure)
+        if let firstResult { try previewImage(firstResult).writePNG(to: out + "/preview-example.png", content: .figure) }
         print("wrote \(out)/gallery.png, \(out)/samples.png, \(out)/preview-example.png")
     }
 

@@ -39,7 +39,7 @@ struct SampleCommand: ParsableCommand {
         var layout = PanelLayout(grid: panels, columns: min(columns, count),
                                  title: "\(count) samples, seed \(seed), T = \(temperature)")
         layout.spacing = 4
-        try layout.render().writePNG(to: out)
+        try layout.render().writePNG(to: out, content: .figure)
         print(String(format: "wrote %@ (%d samples in %.2f s)", out, count, Date().timeIntervalSince(started)))
     }
 }

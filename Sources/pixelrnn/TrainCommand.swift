@@ -276,5 +276,5 @@ func writeLossPlot(csvPath: String, to path: String) throws {
         ])
     if let lo = (smooth + validation).map(\.y).min() { chart.yRange = (lo - 0.05)...(min(8, lo + 1.5)) }
     let image = chart.render(width: 900, height: 520)
-    try image.writePNG(to: path)
+    try image.writePNG(to: path, content: .figure)
 }

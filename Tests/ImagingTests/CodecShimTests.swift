@@ -42,18 +42,29 @@ import Testing
         #expect(status == CImageCodecs_TRUNCATED)
     }
 
-    @Test func pngEncodeRefusesBadChannelCounts() {
+    @Test func pngEncodeRefusesBadChannelCountsAndContents() {
         let pixels = [UInt8](repeating: 0, count: 16)
         var output: UnsafeMutableRawPointer?
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
-        for channels: Int32 in [0, 5] {
+        for (channels, content): (Int32, Int32) in [(0, 0), (5, 0), (1, -1), (1, 2)] {
             let status = pixels.withUnsafeBytes {
-                CImageCodecs_png_encode($0.baseAddress, 2, 2, channels, &output, &size, &message, message.count)
+                CImageCodecs_png_encode($0.baseAddress, 2, 2, channels, content, &output, &size, &message, message.count)
             }
             #expect(status == CImageCodecs_INVALID_ARGUMENT)
             #expect(output == nil && size == 0)
         }
+    }
+
+    /// A figure is compressed differently from a photo, and both decode to the same pixels.
+    @Test func figureAndPhotoEncodingsDecodeToTheSamePixels() throws {
+        var pixels = [UInt8](repeating: 255, count: 64 * 48 * 3)
+        for y in 8..<40 { for x in 10..<50 { pixels[(y * 64 + x) * 3] = UInt8(x * 4); pixels[(y * 64 + x) * 3 + 2] = UInt8(y) } }
+        let image = Image(width: 64, height: 48, channels: 3, pixels: pixels)
+        let photo = try image.encodePNG(content: .photo), figure = try image.encodePNG(content: .figure)
+        #expect(photo != figure)
+        #expect(try Image.decode(bytes: photo).pixels == image.pixels)
+        #expect(try Image.decode(bytes: figure).pixels == image.pixels)
     }
 
     @Test func jpegWorkingMemoryIsCapped() throws {
