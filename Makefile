@@ -61,7 +61,7 @@ bench: build
 bench-compare: build
 	scripts/bench-compare.sh
 
-## install: binaries, default model, configuration and systemd unit in their places
+## install: binaries, default models (gray and colour), configuration and systemd unit in their places
 ## (PREFIX=/usr by default, as the unit expects); creates the pixelrnnd user and spool
 ## when run as root on the target system (DESTDIR empty).
 install: build
@@ -69,6 +69,7 @@ install: build
 	  $(DESTDIR)$(PREFIX)/share/doc/pixelrnnd $(DESTDIR)/etc $(DESTDIR)/lib/systemd/system
 	install -m 755 .build/release/pixelrnnd .build/release/pixelrnn $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 models/default.safetensors $(DESTDIR)$(PREFIX)/share/pixelrnnd/default.safetensors
+	[ ! -e models/colour.safetensors ] || install -m 644 models/colour.safetensors $(DESTDIR)$(PREFIX)/share/pixelrnnd/colour.safetensors
 	install -m 644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/pixelrnnd/
 	[ -e $(DESTDIR)/etc/pixelrnnd.conf ] || install -m 644 etc/pixelrnnd.conf $(DESTDIR)/etc/pixelrnnd.conf
 	install -m 644 systemd/pixelrnnd.service $(DESTDIR)/lib/systemd/system/pixelrnnd.service
