@@ -133,7 +133,9 @@ struct TrainCommand: ParsableCommand {
 
         let command = CommandLine.arguments.joined(separator: " ")
         model.metadata["training_data"] = "\(data): \(train.count) training images, \(validation.count) held out (seed \(seed))"
-        model.metadata["preprocessing"] = "none: 8-bit values, input scaled by 1/255, discrete 256-way softmax"
+        let output = model.configuration.distribution == .softmax
+            ? "discrete \(model.configuration.levels)-way softmax" : "discretized \(model.configuration.distribution)"
+        model.metadata["preprocessing"] = "none: 8-bit values, input scaled by 1/255, \(output)"
         model.metadata["training_command"] = model.metadata["training_command"].map { $0 + " ; " + command } ?? command
         model.metadata["seed"] = String(seed)
         model.metadata["optimizer"] = "Adam lr \(learningRate), warm-up \(warmup), cosine to 5% at \(steps), clip \(clip), batch \(batch)"
