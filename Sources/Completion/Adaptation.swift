@@ -25,7 +25,7 @@ public struct AdaptationOptions: Sendable, Equatable {
     /// Training crops that must fit in the visible region for adaptation to run.
     public static let minimumPositions = 16
 
-    public init(steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 3e-4) {
+    public init(steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 3e-5) {
         self.steps = steps
         self.maxSeconds = maxSeconds
         self.cropSize = cropSize
