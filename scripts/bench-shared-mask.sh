@@ -7,7 +7,7 @@
 #
 # Usage: scripts/bench-shared-mask.sh [N] [MODEL] [WORKERS] [MODE]
 #   N        pictures (default 1000)
-#   MODEL    colour model file (default models/training/colour-row36/model.safetensors)
+#   MODEL    colour model file (default models/colour.safetensors, the shipped one)
 #   WORKERS  jobs at a time (default 2, one thread each)
 #   MODE     shared (default): masks/corner.png and `mask = corner` in the configuration,
 #            no per-image file; own: the same mask copied as NAME.mask.png for every image
@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
-MODEL=${2:-models/training/colour-row36/model.safetensors}
+MODEL=${2:-models/colour.safetensors}
 WORKERS=${3:-2}
 MODE=${4:-shared}
 BIN=${PIXELRNND:-$PWD/.build/release/pixelrnnd}
@@ -96,16 +96,27 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 # stretches the wall-clock figures, not this one.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 CPU_START=$(cpu_ticks)
-START=$(date +%s.%N)
-# Masks first (own mode), then the images: every file renamed in (IN_MOVED_TO).
-[ "$MODE" = own ] && for f in "$TMP"/stage/*.mask.png; do mv "$f" "$SPOOL/inbox/"; done
-for f in "$TMP"/stage/*.png; do mv "$f" "$SPOOL/inbox/"; done
-while :; do
-  DONE=$(field "$SPOOL/state/status.json" 'd["jobs"]["done"] + d["jobs"]["failed"]')
-  [ "$DONE" -ge "$N" ] && break
-  sleep 0.2
-done
-END=$(date +%s.%N)
+# Masks first (own mode), then the images: every file renamed in (IN_MOVED_TO) by one
+# process, which then polls status.json: the harness must not spend the cores it measures.
+read -r START END < <(python3 - "$TMP/stage" "$SPOOL" "$N" <<'PY'
+import json, os, sys, time
+stage, spool, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = sorted(os.listdir(stage))
+masks = [f for f in names if f.endswith(".mask.png")]
+start = time.time()
+for name in masks + [f for f in names if f.endswith(".png") and f not in masks]:
+    os.rename(f"{stage}/{name}", f"{spool}/inbox/{name}")
+while True:
+    try:
+        jobs = json.load(open(spool + "/state/status.json"))["jobs"]
+        if jobs["done"] + jobs["failed"] >= n:
+            break
+    except (OSError, ValueError):
+        pass
+    time.sleep(0.2)
+print(start, time.time())
+PY
+)
 CPU_SECONDS=$(python3 -c "print(($(cpu_ticks) - $CPU_START) / $(getconf CLK_TCK))")
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 sleep 0.6
