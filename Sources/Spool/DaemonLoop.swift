@@ -493,6 +493,9 @@ actor DaemonLoop {
     }
 
     func jobFinished(_ job: Job, outcome: JobPublisher.Outcome) {
+        // After the drain only the jobs it returned (and cancelled) still end: the drain
+        // accounted for them, and the lease already says that this run has stopped.
+        if case .stopped = state { return }
         jobs.running[job.token] = nil
         if jobs.running.count <= 1, lease.writtenSeveral { writeLease() }
         job.runsAlone = false
