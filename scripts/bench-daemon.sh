@@ -43,24 +43,7 @@ for WORKERS in $WORKER_COUNTS; do
   for _ in $(seq 100); do [ -f "$SPOOL/state/status.json" ] && [ "$(field "$SPOOL/state/status.json" 'd["state"]')" = ready ] && break; sleep 0.1; done
   # One process renames every job in (IN_MOVED_TO), then polls status.json every 20 ms:
   # the harness must not spend the cores it measures (a process per file or per poll did).
-  read -r START END < <(python3 - "$SPOOL" "$N" <<'PY'
-import json, os, sys, time
-spool, n = sys.argv[1], int(sys.argv[2])
-names = sorted(os.listdir(spool + "/stage"))
-start = time.time()
-for name in names:
-    os.rename(f"{spool}/stage/{name}", f"{spool}/inbox/{name}")
-while True:
-    try:
-        jobs = json.load(open(spool + "/state/status.json"))["jobs"]
-        if jobs["done"] + jobs["failed"] >= n:
-            break
-    except (OSError, ValueError):
-        pass
-    time.sleep(0.02)
-print(start, time.time())
-PY
-)
+  read -r START END < <(python3 "$(dirname "$0")/drop-and-wait.py" "$SPOOL/stage" "$SPOOL" "$N" 0.02)
   CPU=$(awk '{print $14 + $15}' "/proc/$PID/stat")   # utime + stime, clock ticks
   sleep 0.3
   S="$SPOOL/state/status.json"

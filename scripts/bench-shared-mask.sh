@@ -98,25 +98,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 CPU_START=$(cpu_ticks)
 # Masks first (own mode), then the images: every file renamed in (IN_MOVED_TO) by one
 # process, which then polls status.json: the harness must not spend the cores it measures.
-read -r START END < <(python3 - "$TMP/stage" "$SPOOL" "$N" <<'PY'
-import json, os, sys, time
-stage, spool, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-names = sorted(os.listdir(stage))
-masks = [f for f in names if f.endswith(".mask.png")]
-start = time.time()
-for name in masks + [f for f in names if f.endswith(".png") and f not in masks]:
-    os.rename(f"{stage}/{name}", f"{spool}/inbox/{name}")
-while True:
-    try:
-        jobs = json.load(open(spool + "/state/status.json"))["jobs"]
-        if jobs["done"] + jobs["failed"] >= n:
-            break
-    except (OSError, ValueError):
-        pass
-    time.sleep(0.2)
-print(start, time.time())
-PY
-)
+read -r START END < <(python3 scripts/drop-and-wait.py "$TMP/stage" "$SPOOL" "$N" 0.2)
 CPU_SECONDS=$(python3 -c "print(($(cpu_ticks) - $CPU_START) / $(getconf CLK_TCK))")
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 sleep 0.6
