@@ -15,23 +15,12 @@ BIN=${PIXELRNND:-$(cd "$(dirname "$0")/.." && pwd)/.build/release/pixelrnnd}
 [ -x "$BIN" ] || { echo "no $BIN; build with: swift build -c release" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
 
-# One 28×28 gray+alpha PNG (stored zlib blocks), the bottom half occluded (alpha 0).
-make_png() {
-python3 - "$1" <<'PY'
-import struct, sys, zlib
-w = h = 28
-raw = b"".join(b"\0" + b"".join(bytes([200 if 6 < x < 22 and 3 < y < 25 else 0, 0 if y >= 14 else 255]) for x in range(w)) for y in range(h))
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 4, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
-open(sys.argv[1], "wb").write(png)
-PY
-}
 
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
 TMP=$(mktemp -d /tmp/pixelrnnd-bench.XXXXXX)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
-make_png "$TMP/job.png"
+python3 "$(dirname "$0")/bench-job-png.py" "$TMP/job.png"   # 28×28 gray+alpha, bottom half occluded
 printf "%-8s %6s %10s %10s %10s %10s %14s %12s %10s %10s\n" workers jobs seconds "jobs/s" "p50 ms" "p95 ms" \
   "ms/job/worker" "compute ms" "cost/comp" "CPU ms/job"
 for WORKERS in $WORKER_COUNTS; do

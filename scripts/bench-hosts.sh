@@ -18,14 +18,7 @@ command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/pixelrnnd-hosts.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
-python3 - "$TMP/job.png" <<'PY'
-import struct, sys, zlib
-w = h = 28
-raw = b"".join(b"\0" + b"".join(bytes([200 if 6 < x < 22 and 3 < y < 25 else 0, 0 if y >= 14 else 255]) for x in range(w)) for y in range(h))
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 4, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw, 0)) + chunk(b"IEND", b"")
-open(sys.argv[1], "wb").write(png)
-PY
+python3 "$(dirname "$0")/bench-job-png.py" "$TMP/job.png"   # 28×28 gray+alpha, bottom half occluded
 ready() { python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["state"] == "ready" else 1)' "$1" 2>/dev/null; }
 
 echo "processor=$PROCESSOR workers/daemon=$WORKERS jobs=$N cores=$(nproc) load=$(cut -d' ' -f1-3 /proc/loadavg)"
