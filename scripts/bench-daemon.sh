@@ -18,7 +18,7 @@ command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
 
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
-TMP=$(mktemp -d /tmp/pixelrnnd-bench.XXXXXX)
+TMP=$(mktemp -d "${BENCH_DIR:-/tmp}/pixelrnnd-bench.XXXXXX")   # BENCH_DIR: where the spool lives (default /tmp, the local disk)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 python3 "$(dirname "$0")/bench-job-png.py" "$TMP/job.png"   # 28×28 gray+alpha, bottom half occluded
 printf "%-8s %6s %10s %10s %10s %10s %14s %12s %10s %10s\n" workers jobs seconds "jobs/s" "p50 ms" "p95 ms" \

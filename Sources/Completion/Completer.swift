@@ -23,11 +23,17 @@ import Darwin
 /// becomes its BT.601 luma, round(0.299 R + 0.587 G + 0.114 B). Completions have the
 /// model's channels, and their visible pixels equal the converted input's bit for bit.
 /// An alpha plane of the input is ignored (the mask says what is occluded).
+///
+/// The model's weights must not change while a completer uses it: the first completion
+/// packs them for the sampler, and later completions reuse that packing.
 public struct Completer: Sendable {
     /// The model.
     public let model: PixelRNN
     /// The model's identity, copied into every report.
     public var identity: ModelIdentity
+    /// The model's weights packed for the sampler's small products: packed by the first
+    /// completion and shared by all later ones (a served model's weights do not change).
+    let packing = PackedWeightsCache()
 
     /// Images with more positions than this get their NLL map row by row (bounded memory)
     /// instead of from one batched forward pass (about 4 KB of activations per position).
@@ -188,7 +194,7 @@ public struct Completer: Sendable {
         } else {
             let particles = try runParticleFilter(
                 model: model, images: [bytes], occluded: occluded, height: h, width: w, options: options,
-                orientation: orientation)[0]
+                orientation: orientation, packedWeights: packing.weights(of: model))[0]
             samples = particles.pixels
             logEvidence = particles.logEvidence
             weights = particles.logWeights.map { exp($0 - particles.logEvidence) }
@@ -320,7 +326,8 @@ public struct Completer: Sendable {
             return bytes.map { ([Image(width: first.width, height: first.height, channels: c, pixels: $0)], 0) }
         }
         let outcomes = try runParticleFilter(
-            model: model, images: bytes, occluded: occluded, height: first.height, width: first.width, options: options)
+            model: model, images: bytes, occluded: occluded, height: first.height, width: first.width, options: options,
+            packedWeights: packing.weights(of: model))
         return outcomes.enumerated().map { i, outcome in
             var random = RandomSource(seed: options.seed, stream: Streams.selection(image: i))
             let weights = outcome.logWeights.map { exp($0 - outcome.logEvidence) }

@@ -604,10 +604,11 @@ func systematicResample(logWeights: ArraySlice<Double>, random: inout RandomSour
 ///
 /// - Parameters:
 ///   - images: model-ready `H × W × C` bytes per image.
+///   - packedWeights: `model`'s weights already packed (``PackedWeights``); packed here when `nil`.
 /// - Returns: per image, its islands (in order) and the groups holding them.
 func runParticleFilter(
     model: PixelRNN, images: [[UInt8]], occluded: [Bool], height: Int, width: Int, options: CompletionOptions,
-    orientation: Orientation = .upright, sharePrefix: Bool = true
+    orientation: Orientation = .upright, sharePrefix: Bool = true, packedWeights: PackedWeights? = nil
 ) throws(CompletionError) -> [ImageParticles] {
     let plan = RunPlan(occluded: occluded, width: width, height: height)
     let sizes = options.islandSizes
@@ -630,8 +631,9 @@ func runParticleFilter(
         }
     }
     if !current.isEmpty { groups.append(current) }
-    // The weights are fixed from here on: pack them once for every state's small products.
-    let packed = PackedWeights(model: model)
+    // The weights are fixed from here on: pack them once for every state's small products
+    // (or take the completer's packing of them).
+    let packed = packedWeights ?? PackedWeights(model: model)
     let built = try groups.map { (islands) throws(CompletionError) in
         try IslandGroup(model: model, islands: islands, samples: options.samples, seed: options.seed,
                         height: height, width: width, orientation: orientation, packedWeights: packed)

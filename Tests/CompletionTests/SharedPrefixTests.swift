@@ -36,6 +36,31 @@ import Testing
             #expect(shared[0].islands.count == 3)
         }
     }
+
+    /// A completer packs its model's weights once and reuses the packing: later
+    /// completions with it equal those of a fresh completer, and an adapted copy of the
+    /// model gets its own packing.
+    @Test func reusingTheCompletersPackingChangesNothing() throws {
+        let model = try perturbedModel(channels: 3, levels: 256, spread: 0.6, inputGain: 3)
+        let width = 7, height = 6
+        let image = randomImage(width: width, height: height, channels: 3, seed: 71)
+        var occluded = [Bool](repeating: false, count: width * height)
+        for y in 2..<5 { for x in 1..<6 { occluded[y * width + x] = true } }
+        let options = CompletionOptions(samples: 4, seed: 5)
+        let kept = Completer(model: model)
+        let first = try kept.complete(image, occluded: occluded, options: options)
+        let again = try kept.complete(image, occluded: occluded, options: options)
+        let fresh = try Completer(model: model).complete(image, occluded: occluded, options: options)
+        for other in [again, fresh] {
+            #expect(other.samples.map(\.pixels) == first.samples.map(\.pixels))
+            #expect(other.pixelNLL == first.pixelNLL)
+            #expect(other.report.evidence.logPVisibleNats == first.report.evidence.logPVisibleNats)
+        }
+        let copy = model.copy()
+        copy.parameters.values[0] += 0.5
+        #expect(kept.packing.weights(of: copy) !== kept.packing.weights(of: model))
+        #expect(kept.packing.weights(of: model) === kept.packing.weights(of: model))
+    }
 }
 
 /// The NLL map comes from the sampler's own log-probabilities along the selected

@@ -278,17 +278,28 @@ public final class Figure {
         var opaque = true
         if cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(surface) {
             let stride = Int(cairo_image_surface_get_stride(surface))
-            for row in 0..<height {
-                let line = UnsafeRawPointer(data + row * stride)
-                for column in 0..<width {
-                    let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
-                    let a = UInt8(word >> 24)
-                    let i = row * width + column
-                    pixels[i * 3] = unpremultiply(UInt8((word >> 16) & 0xFF), a)
-                    pixels[i * 3 + 1] = unpremultiply(UInt8((word >> 8) & 0xFF), a)
-                    pixels[i * 3 + 2] = unpremultiply(UInt8(word & 0xFF), a)
-                    alpha[i] = a
-                    if a != 255 { opaque = false }
+            pixels.withUnsafeMutableBufferPointer { rgb in
+                alpha.withUnsafeMutableBufferPointer { planeOfAlpha in
+                    for row in 0..<height {
+                        let line = UnsafeRawPointer(data + row * stride)
+                        for column in 0..<width {
+                            let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
+                            let a = UInt8(word >> 24)
+                            let i = row * width + column
+                            let r = UInt8((word >> 16) & 0xFF), g = UInt8((word >> 8) & 0xFF), b = UInt8(word & 0xFF)
+                            if a == 255 {
+                                rgb[i * 3] = r
+                                rgb[i * 3 + 1] = g
+                                rgb[i * 3 + 2] = b
+                            } else {
+                                rgb[i * 3] = unpremultiply(r, a)
+                                rgb[i * 3 + 1] = unpremultiply(g, a)
+                                rgb[i * 3 + 2] = unpremultiply(b, a)
+                                planeOfAlpha[i] = a
+                                opaque = false
+                            }
+                        }
+                    }
                 }
             }
         }
