@@ -3,7 +3,7 @@
 inpainting, side by side, with PSNR against the truth and the model's conditional NLL of
 the true hole content.
 
-    scripts/gallery-colour.py [--model M] [--samples 4] [--long-side 1024] [--out docs/images/gallery-colour.png]
+    scripts/gallery-colour.py [--model M] [--samples 4] [--temperature 1] [--long-side 1024] [--out docs/images/gallery-colour.png]
 
 Each of the 15 wallpapers test pictures (docs/data-wallpapers.md) is scaled to its long
 side (Pillow's BOX filter) and gets two holes, fixed by its index: a rectangle of about
@@ -62,6 +62,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--temperature", type=float, default=1.0, help="proposal temperature of `pixelrnn complete`")
     parser.add_argument("--long-side", type=int, default=1024)
     parser.add_argument("--limit", type=int, default=15)
     parser.add_argument("--out", default=os.path.join(ROOT, "docs/images/gallery-colour.png"))
@@ -81,6 +82,7 @@ def main():
         im.save(image_path)
         mask.save(mask_path)
         command = [binary, "complete", image_path, "--mask", mask_path, "--samples", str(args.samples), "--seed", str(index + 1),
+                   "--temperature", str(args.temperature),
                    "--score-truth", "--out", f"{work}/{index:02d}"]
         if args.model:
             command += ["--model", args.model]
