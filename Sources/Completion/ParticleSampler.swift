@@ -327,18 +327,19 @@ final class IslandGroup: @unchecked Sendable {
         return sum
     }
 
-    /// Draws channel `channel` of the last one-pixel run for `slot` from the proposal
-    /// q = p^{1/T} (one uniform number from the slot's stream): by inversion of the
-    /// model's own distribution where it offers that at T = 1, else from all its logits.
+    /// Draws channel `channel` of the last one-pixel run for `slot` from the proposal at
+    /// temperature T (one uniform number from the slot's stream): for the logistic
+    /// mixture, the tempered mixture (weights ∝ π^{1/T}, scales times T) by inversion of
+    /// its CDF; for the softmax, q = p^{1/T} from all its logits.
     @inline(__always)
     private func drawSubPixel(
         slot: Int, channel: Int, levels: Int, inverseTemperature: Float,
         logits: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) -> (value: Int, logP: Double, logQ: Double) {
         let uniform = particleRandom[slot].nextDouble()
-        if inverseTemperature == 1,
-           let exact = state.draw(uniform: uniform, particle: slot, position: 0, channel: channel) {
-            return (exact.value, exact.logP, exact.logP)
+        if let exact = state.draw(uniform: uniform, particle: slot, position: 0, channel: channel,
+                                  temperature: 1 / inverseTemperature) {
+            return (exact.value, exact.logP, exact.logQ)
         }
         state.logits(particle: slot, position: 0, channel: channel, into: logits)
         let draw = drawTempered(logits: logits, levels: levels, inverseTemperature: inverseTemperature,

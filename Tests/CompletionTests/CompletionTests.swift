@@ -11,10 +11,12 @@ import TestSupport
 /// that every pixel depends visibly on the ones before it. The input is x / 255 whatever
 /// the levels, so the first layer is amplified by 255 / (levels − 1) times `inputGain`.
 func perturbedModel(
-    channels: Int, levels: Int, hidden: Int = 6, blocks: Int = 2, spread: Float = 1.2, inputGain: Float = 1, seed: UInt64 = 5
+    channels: Int, levels: Int, hidden: Int = 6, blocks: Int = 2, spread: Float = 1.2, inputGain: Float = 1, seed: UInt64 = 5,
+    distribution: OutputDistribution = .softmax
 ) throws -> PixelRNN {
     let model = try PixelRNN(
-        configuration: ModelConfiguration(channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: levels),
+        configuration: ModelConfiguration(channels: channels, hidden: hidden, blocks: blocks, outputHidden: 9, levels: levels,
+                                          distribution: distribution),
         seed: seed)
     var random = RandomSource(seed: seed, stream: 77)
     let v = model.parameters.values
@@ -253,9 +255,13 @@ func fullLogP(_ model: PixelRNN, _ image: Image) throws -> Double {
     /// three (moves that did not keep the particles' target would bias the later weights,
     /// and so the estimate). The moves wait for a resampling, so the cases with moves use
     /// a temperature far enough from 1 that resampling happens, and check that they ran.
-    @Test(arguments: [(1, 1.0, 0), (1, 0.7, 3), (3, 1.4, 0), (3, 0.5, 3)])
-    func evidenceEstimateConvergesToExactValue(channels: Int, temperature: Double, rowMoves: Int) throws {
-        let model = try perturbedModel(channels: channels, levels: 4, hidden: 6, blocks: 2, spread: 1.5, inputGain: 3, seed: 3)
+    /// The logistic mixture's tempered proposal (weights ∝ π^{1/T}, scales times T) is
+    /// checked the same way.
+    @Test(arguments: [(1, 1.0, 0, 0), (1, 0.7, 3, 0), (3, 1.4, 0, 0), (3, 0.5, 3, 0), (3, 1.0, 0, 2), (3, 0.6, 3, 2),
+                      (1, 1.5, 0, 2)])
+    func evidenceEstimateConvergesToExactValue(channels: Int, temperature: Double, rowMoves: Int, mixture: Int) throws {
+        let model = try perturbedModel(channels: channels, levels: 4, hidden: 6, blocks: 2, spread: 1.5, inputGain: 3, seed: 3,
+                                       distribution: mixture > 0 ? .logisticMixture(components: mixture) : .softmax)
         let (width, height) = channels == 1 ? (3, 2) : (2, 2)
         let image = randomImage(width: width, height: height, channels: channels, levels: 4, seed: 12)
         let occluded: [Bool] = channels == 1 ? [false, true, true, true, false, false] : [false, true, true, false]

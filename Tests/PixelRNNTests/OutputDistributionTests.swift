@@ -84,9 +84,10 @@ import Testing
 
     /// Inversion draws follow the distribution: uniform numbers on a fine grid give each
     /// level a share equal to its probability (within two grid steps), and the draw's
-    /// level is never one of zero probability.
-    @Test(arguments: [0, 2])
-    func inversionDrawsFollowTheDistribution(channel: Int) {
+    /// level is never one of zero probability. At a temperature T ≠ 1 they follow the
+    /// tempered mixture, whose level probabilities (``logProbability`` at T) sum to 1.
+    @Test(arguments: [(0, Float(1)), (2, 1), (0, 0.6), (2, 0.6), (1, 1.5)])
+    func inversionDrawsFollowTheDistribution(channel: Int, temperature: Float) {
         let levels = 256, k = 4, n = 20_000
         let mixture = LogisticMixture(components: k, levels: levels)
         let earlier: [Float] = [0.3, -0.5]
@@ -96,14 +97,23 @@ import Testing
             var counts = [Int](repeating: 0, count: levels)
             outputs.withUnsafeBufferPointer { o in
                 earlier.withUnsafeBufferPointer { e in
-                    mixture.logProbabilities(outputs: o.baseAddress!, channel: channel, earlier: e.baseAddress!, into: &logP)
+                    if temperature == 1 {
+                        mixture.logProbabilities(outputs: o.baseAddress!, channel: channel, earlier: e.baseAddress!, into: &logP)
+                    } else {
+                        for v in 0..<levels {
+                            logP[v] = mixture.logProbability(of: v, outputs: o.baseAddress!, channel: channel,
+                                                             earlier: e.baseAddress!, temperature: temperature)
+                        }
+                    }
                     for i in 0..<n {
                         let v = mixture.draw(uniform: (Double(i) + 0.5) / Double(n), outputs: o.baseAddress!,
-                                             channel: channel, earlier: e.baseAddress!)
+                                             channel: channel, earlier: e.baseAddress!, temperature: temperature)
                         counts[v] += 1
                     }
                 }
             }
+            let total = logP.reduce(0.0) { $0 + exp(Double($1)) }
+            #expect(abs(total - 1) < 1e-4, "seed \(seed): the levels' probabilities sum to \(total)")
             for v in 0..<levels {
                 #expect(abs(Double(counts[v]) / Double(n) - exp(Double(logP[v]))) <= 2.0 / Double(n) + 1e-4,
                         "seed \(seed), level \(v): \(counts[v]) of \(n) against p = \(exp(Double(logP[v])))")

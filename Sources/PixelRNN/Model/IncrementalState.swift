@@ -205,15 +205,20 @@ public final class IncrementalState: @unchecked Sendable {
         }
     }
 
-    /// A draw at temperature 1 for sub-pixel `channel` at `position` of the last run by
-    /// inversion with `uniform` ∈ [0, 1), and its log-probability, when the model's
+    /// A draw for sub-pixel `channel` at `position` of the last run by inversion with
+    /// `uniform` ∈ [0, 1), from the model's distribution tempered by `temperature` (the
+    /// logistic mixture's weights ∝ π^{1/T} and scales times T), with its log-probability
+    /// under the model (logP) and under the tempered distribution (logQ), when the
     /// distribution can be inverted without listing every level (the logistic mixture);
     /// nil otherwise (use ``logits(particle:position:channel:into:)``).
-    public func draw(uniform: Double, particle: Int, position: Int, channel: Int) -> (value: Int, logP: Double)? {
+    public func draw(
+        uniform: Double, particle: Int, position: Int, channel: Int, temperature: Float = 1
+    ) -> (value: Int, logP: Double, logQ: Double)? {
         let outputs = runLogits + (particle * runLength + position) * model.configuration.outputWidth
         let index = ((particle * height + row) * width + runStart + position) * c
         return pixels.withUnsafeBufferPointer {
-            model.subPixelDraw(uniform: uniform, pixelOutputs: outputs, channel: channel, pixelValues: $0.baseAddress! + index)
+            model.subPixelDraw(uniform: uniform, pixelOutputs: outputs, channel: channel,
+                               pixelValues: $0.baseAddress! + index, temperature: temperature)
         }
     }
 

@@ -72,17 +72,20 @@ struct LogisticMixture {
     /// - Parameters:
     ///   - outputs: the channel's `K·(3 + channel)` output features.
     ///   - earlier: the scaled values x of the pixel's earlier channels (`channel` of them).
+    ///   - temperature: T of the tempered mixture (see ``prepare``); 1 is the model's own,
+    ///     and a gradient is only given at 1.
     func logProbability(
         of v: Int, outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>,
-        gradient: UnsafeMutablePointer<Float>? = nil, scale: Float = 1
+        gradient: UnsafeMutablePointer<Float>? = nil, scale: Float = 1, temperature: Float = 1
     ) -> Float {
+        precondition(gradient == nil || temperature == 1, "a gradient is only defined at temperature 1")
         let k = components
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * k) { buffer in
             let scratch = buffer.baseAddress!
             let means = scratch, inverseScales = scratch + k, logPriors = scratch + 2 * k
             let joint = scratch + 3 * k, dA = scratch + 4 * k, dB = scratch + 5 * k
             let aValues = scratch + 6 * k, bValues = scratch + 7 * k
-            prepare(outputs: outputs, channel: channel, earlier: earlier,
+            prepare(outputs: outputs, channel: channel, earlier: earlier, temperature: temperature,
                     means: means, inverseScales: inverseScales, logPriors: logPriors)
             let x = scaled(v)
             let delta = 1 / Float(levels - 1)
@@ -138,26 +141,30 @@ struct LogisticMixture {
     }
 
     /// Each component's mean (with the linear terms of the earlier channels), inverse
-    /// scale e^{−ℓ} and log mixture weight.
+    /// scale e^{−ℓ} and log mixture weight. At a temperature T ≠ 1 this is the tempered
+    /// mixture: weights ∝ π_i^{1/T} and every scale times T (means unchanged), which
+    /// sharpens each component instead of piling the end levels' tail mass up as p^{1/T}
+    /// per level would.
     @inline(__always)
     private func prepare(
-        outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>,
+        outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>, temperature: Float = 1,
         means: UnsafeMutablePointer<Float>, inverseScales: UnsafeMutablePointer<Float>,
         logPriors: UnsafeMutablePointer<Float>
     ) {
         let k = components
         let logits = outputs, rawMeans = outputs + k, logScales = outputs + 2 * k, coefficients = outputs + 3 * k
+        let inverseTemperature = 1 / temperature
         var maxLogit = -Float.infinity
-        for i in 0..<k { maxLogit = max(maxLogit, logits[i]) }
+        for i in 0..<k { maxLogit = max(maxLogit, logits[i] * inverseTemperature) }
         var logitSum: Float = 0
-        for i in 0..<k { logitSum += expf(logits[i] - maxLogit) }
+        for i in 0..<k { logitSum += expf(logits[i] * inverseTemperature - maxLogit) }
         let logNormaliser = maxLogit + logf(logitSum)
         for i in 0..<k {
             var mean = rawMeans[i]
             for j in 0..<channel { mean += tanhf(coefficients[j * k + i]) * earlier[j] }
             means[i] = mean
-            inverseScales[i] = expf(-max(logScales[i], LogisticMixture.minimumLogScale))
-            logPriors[i] = logits[i] - logNormaliser
+            inverseScales[i] = expf(-max(logScales[i], LogisticMixture.minimumLogScale)) * inverseTemperature
+            logPriors[i] = logits[i] * inverseTemperature - logNormaliser
         }
     }
 
@@ -165,14 +172,16 @@ struct LogisticMixture {
     /// mixture by inversion, one uniform number per draw as for the softmax): a binary
     /// search over the levels, each step one evaluation of the mixture's CDF in double
     /// precision, so a draw costs O(K log L) instead of the O(K·L) of every level's mass.
+    /// At a temperature T ≠ 1 it draws from the tempered mixture (see ``prepare``).
     func draw(
-        uniform: Double, outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>
+        uniform: Double, outputs: UnsafePointer<Float>, channel: Int, earlier: UnsafePointer<Float>,
+        temperature: Float = 1
     ) -> Int {
         let k = components
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * k) { buffer in
             let scratch = buffer.baseAddress!
             let means = scratch, inverseScales = scratch + k, logPriors = scratch + 2 * k
-            prepare(outputs: outputs, channel: channel, earlier: earlier,
+            prepare(outputs: outputs, channel: channel, earlier: earlier, temperature: temperature,
                     means: means, inverseScales: inverseScales, logPriors: logPriors)
             let delta = 1 / Double(levels - 1)
             /// P(value ≤ v).
@@ -264,23 +273,28 @@ extension PixelRNN {
         }
     }
 
-    /// A draw from channel `channel`'s distribution at temperature 1 by inversion of its
-    /// cumulative distribution with `uniform` ∈ [0, 1), with its log-probability; nil for
-    /// the softmax, whose callers invert the logits themselves.
+    /// A draw from channel `channel`'s distribution, tempered by `temperature` (the
+    /// mixture's weights ∝ π^{1/T}, its scales times T), by inversion of its cumulative
+    /// distribution with `uniform` ∈ [0, 1): the value, its log-probability under the
+    /// model (logP) and under the tempered distribution it was drawn from (logQ, = logP
+    /// at T = 1). Nil for the softmax, whose callers invert the logits themselves.
     @inline(__always)
     func subPixelDraw(
-        uniform: Double, pixelOutputs: UnsafePointer<Float>, channel: Int, pixelValues: UnsafePointer<UInt8>
-    ) -> (value: Int, logP: Double)? {
+        uniform: Double, pixelOutputs: UnsafePointer<Float>, channel: Int, pixelValues: UnsafePointer<UInt8>,
+        temperature: Float = 1
+    ) -> (value: Int, logP: Double, logQ: Double)? {
         guard case .logisticMixture(let k) = configuration.distribution else { return nil }
         let levels = configuration.levels
         let offset = configuration.distribution.outputOffset(ofChannel: channel, levels: levels)
         let mixture = LogisticMixture(components: k, levels: levels)
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: max(channel, 1)) { earlier in
             for j in 0..<channel { earlier[j] = mixture.scaled(Int(pixelValues[j])) }
-            let e = earlier.baseAddress!
-            let value = mixture.draw(uniform: uniform, outputs: pixelOutputs + offset, channel: channel, earlier: e)
-            let logP = mixture.logProbability(of: value, outputs: pixelOutputs + offset, channel: channel, earlier: e)
-            return (value, Double(logP))
+            let e = earlier.baseAddress!, o = pixelOutputs + offset
+            let value = mixture.draw(uniform: uniform, outputs: o, channel: channel, earlier: e, temperature: temperature)
+            let logP = Double(mixture.logProbability(of: value, outputs: o, channel: channel, earlier: e))
+            guard temperature != 1 else { return (value, logP, logP) }
+            let logQ = mixture.logProbability(of: value, outputs: o, channel: channel, earlier: e, temperature: temperature)
+            return (value, logP, Double(logQ))
         }
     }
 
