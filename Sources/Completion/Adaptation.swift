@@ -19,18 +19,27 @@ public struct AdaptationOptions: Sendable, Equatable {
     public var batch: Int
     /// Peak learning rate (Adam, cosine decay to 5 % over `steps`, no warm-up).
     public var learningRate: Float
+    /// The share of crops (0…1) drawn near the hole rather than uniformly: such a crop's
+    /// position is drawn with weight e^{−d/(2·cropSize)}, d being the chessboard distance
+    /// from its centre to the nearest occluded pixel, so the pixels most like the hole's
+    /// surroundings are seen most. 0 draws every crop uniformly.
+    public var nearHoleShare: Double
 
     /// The smallest crop adaptation uses.
     public static let minimumCropSize = 8
     /// Training crops that must fit in the visible region for adaptation to run.
     public static let minimumPositions = 16
 
-    public init(steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 3e-5) {
+    public init(
+        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 3e-5,
+        nearHoleShare: Double = 0
+    ) {
         self.steps = steps
         self.maxSeconds = maxSeconds
         self.cropSize = cropSize
         self.batch = batch
         self.learningRate = learningRate
+        self.nearHoleShare = nearHoleShare
     }
 }
 
@@ -173,6 +182,9 @@ public enum Adaptation {
         var random = RandomSource(seed: seed, stream: 0x6164_6170)
         let started = Date()
         var pixelsOfBatch = [UInt8](repeating: 0, count: batch * size * size * c)
+        let nearHole = options.nearHoleShare > 0
+            ? NearHoleCrops(positions: plan.training, cropSize: size, occluded: occluded, width: width, height: height)
+            : nil
         for _ in 0..<options.steps {
             if cancellation?.isCancelled == true { break }
             if Date().timeIntervalSince(started) > options.maxSeconds {
@@ -181,7 +193,9 @@ public enum Adaptation {
             }
             var orientations: [Int] = []
             for k in 0..<batch {
-                let position = plan.training[random.nextInt(below: plan.training.count)]
+                var index: Int? = nil
+                if let nearHole, random.nextDouble() < options.nearHoleShare { index = nearHole.draw(random.nextDouble()) }
+                let position = plan.training[index ?? random.nextInt(below: plan.training.count)]
                 var sample = crop(position.y, position.x)
                 if copy.configuration.supportsOrientations {
                     let orientation = Orientation(rawValue: random.nextInt(below: 8))!
@@ -202,6 +216,65 @@ public enum Adaptation {
         copy.metadata["adapted"] = "\(summary.steps) steps on the job's visible pixels"
         return (copy, summary)
     }
+}
+
+/// Crop positions weighted by their nearness to the hole: e^{−d/(2·size)}, d being the
+/// chessboard distance from the crop's centre to the nearest occluded pixel.
+private struct NearHoleCrops {
+    /// Cumulative weights over the positions, in their order.
+    private var cumulative: [Double] = []
+
+    init(positions: [(y: Int, x: Int)], cropSize size: Int, occluded: [Bool], width: Int, height: Int) {
+        let distance = chessboardDistances(to: occluded, width: width, height: height)
+        var total = 0.0
+        cumulative.reserveCapacity(positions.count)
+        for position in positions {
+            let d = distance[(position.y + size / 2) * width + position.x + size / 2]
+            total += d == Int.max ? 0 : exp(-Double(d) / Double(2 * size))
+            cumulative.append(total)
+        }
+    }
+
+    /// The index of the position whose cumulative weight first exceeds `uniform` × total;
+    /// nil when no position has weight (nothing is occluded).
+    func draw(_ uniform: Double) -> Int? {
+        guard let total = cumulative.last, total > 0 else { return nil }
+        let target = uniform * total
+        var low = 0, high = cumulative.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] > target { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}
+
+/// For every pixel, the chessboard distance to the nearest flagged pixel (`Int.max` when
+/// none is flagged): two raster passes over the 8-neighbourhood.
+func chessboardDistances(to flagged: [Bool], width: Int, height: Int) -> [Int] {
+    let far = width + height + 1
+    var d = flagged.map { $0 ? 0 : far }
+    for y in 0..<height {
+        for x in 0..<width where d[y * width + x] > 0 {
+            var best = d[y * width + x]
+            if x > 0 { best = min(best, d[y * width + x - 1] + 1) }
+            if y > 0 {
+                for dx in -1...1 where x + dx >= 0 && x + dx < width { best = min(best, d[(y - 1) * width + x + dx] + 1) }
+            }
+            d[y * width + x] = best
+        }
+    }
+    for y in stride(from: height - 1, through: 0, by: -1) {
+        for x in stride(from: width - 1, through: 0, by: -1) where d[y * width + x] > 0 {
+            var best = d[y * width + x]
+            if x < width - 1 { best = min(best, d[y * width + x + 1] + 1) }
+            if y < height - 1 {
+                for dx in -1...1 where x + dx >= 0 && x + dx < width { best = min(best, d[(y + 1) * width + x + dx] + 1) }
+            }
+            d[y * width + x] = best
+        }
+    }
+    return d.map { $0 >= far ? Int.max : $0 }
 }
 
 /// Counts of flagged pixels over rectangles in constant time.

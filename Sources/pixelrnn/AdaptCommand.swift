@@ -22,6 +22,8 @@ struct AdaptCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Peak learning rate (Adam, cosine decay to 5 % over the steps).")
     var learningRate: Float = AdaptationOptions().learningRate
+    @Option(help: "Share of the crops (0…1) drawn near the hole, weighted by e^(−distance/(2·crop size)); the rest uniformly.")
+    var nearHole: Double = AdaptationOptions().nearHoleShare
     @Option(help: "Side of the square training crops.")
     var cropSize: Int = AdaptationOptions().cropSize
     @Option(help: "Crops per step.")
@@ -40,6 +42,7 @@ struct AdaptCommand: ParsableCommand {
             throw ValidationError("--crop-size must be ≥ \(AdaptationOptions.minimumCropSize)")
         }
         guard batch >= 2 else { throw ValidationError("--batch must be ≥ 2") }
+        guard (0...1).contains(nearHole) else { throw ValidationError("--near-hole must be between 0 and 1") }
     }
 
     func run() throws {
@@ -50,7 +53,7 @@ struct AdaptCommand: ParsableCommand {
         let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
             ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
         var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity, cropSize: cropSize, batch: batch,
-                                        learningRate: learningRate)
+                                        learningRate: learningRate, nearHoleShare: nearHole)
         if let seconds {
             // Time a few steps, then pick the count that fits.
             options.steps = 5

@@ -56,6 +56,37 @@ import TestSupport
         #expect(weights(1) == weights(2))
     }
 
+    /// The chessboard distance transform matches a brute-force minimum over the flagged
+    /// pixels, and is "none" everywhere when nothing is flagged.
+    @Test func chessboardDistancesMatchBruteForce() {
+        let width = 13, height = 9
+        var random = RandomSource(seed: 4, stream: 1)
+        let flagged = (0..<(width * height)).map { _ in random.nextInt(below: 17) == 0 }
+        let d = chessboardDistances(to: flagged, width: width, height: height)
+        for y in 0..<height {
+            for x in 0..<width {
+                var best = Int.max
+                for p in 0..<(width * height) where flagged[p] { best = min(best, max(abs(p / width - y), abs(p % width - x))) }
+                #expect(d[y * width + x] == best, "(\(y), \(x))")
+            }
+        }
+        #expect(chessboardDistances(to: [Bool](repeating: false, count: 12), width: 4, height: 3).allSatisfy { $0 == Int.max })
+    }
+
+    /// Drawing crops near the hole keeps the thread count out of the adapted weights, and
+    /// changes what is drawn (the crops are not the uniform ones).
+    @Test func nearHoleCropsAreDeterministicAndDifferFromUniform() throws {
+        let model = try perturbedModel(channels: 1, levels: 256, spread: 0.3)
+        func weights(_ threads: Int, share: Double) -> [Float] {
+            let options = AdaptationOptions(steps: 4, cropSize: 12, batch: 4, learningRate: 1e-3, nearHoleShare: share)
+            let adapted = Adaptation.adapt(model, pixels: Self.picture, occluded: Self.hole, width: Self.width,
+                                           height: Self.height, options: options, seed: 7, threads: threads).model
+            return Array(UnsafeBufferPointer(start: adapted.parameters.values, count: adapted.parameters.count))
+        }
+        #expect(weights(1, share: 0.7) == weights(2, share: 0.7))
+        #expect(weights(1, share: 0.7) != weights(1, share: 0))
+    }
+
     /// A cancellation set while adapting stops it within a step, and the completion
     /// throws `cancelled` instead of sampling; one set before sampling stops that too.
     @Test func aCancellationStopsAdaptationAndSampling() throws {
