@@ -31,8 +31,8 @@ public struct AdaptationOptions: Sendable, Equatable {
     public static let minimumPositions = 16
 
     public init(
-        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 3e-5,
-        nearHoleShare: Double = 0
+        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 1e-4,
+        nearHoleShare: Double = 0.5
     ) {
         self.steps = steps
         self.maxSeconds = maxSeconds
