@@ -3,7 +3,7 @@
 inpainting, side by side, with PSNR against the truth and the model's conditional NLL of
 the true hole content.
 
-    scripts/gallery-colour.py [--model M] [--samples 4] [--temperature 1] [--long-side 1024] [--out docs/images/gallery-colour.png]
+    scripts/gallery-colour.py [--model M] [--samples 4] [--temperature 1] [--adapt 0] [--long-side 1024] [--out docs/images/gallery-colour.png]
 
 Each of the 15 wallpapers test pictures (docs/data-wallpapers.md) is scaled to its long
 side (Pillow's BOX filter) and gets two holes, fixed by its index: a rectangle of about
@@ -63,6 +63,7 @@ def main():
     parser.add_argument("--model", default=None)
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=1.0, help="proposal temperature of `pixelrnn complete`")
+    parser.add_argument("--adapt", type=int, default=0, help="adaptation steps before completing (`pixelrnn complete --adapt`)")
     parser.add_argument("--long-side", type=int, default=1024)
     parser.add_argument("--limit", type=int, default=15)
     parser.add_argument("--out", default=os.path.join(ROOT, "docs/images/gallery-colour.png"))
@@ -82,7 +83,7 @@ def main():
         im.save(image_path)
         mask.save(mask_path)
         command = [binary, "complete", image_path, "--mask", mask_path, "--samples", str(args.samples), "--seed", str(index + 1),
-                   "--temperature", str(args.temperature),
+                   "--temperature", str(args.temperature), "--adapt", str(args.adapt),
                    "--score-truth", "--out", f"{work}/{index:02d}"]
         if args.model:
             command += ["--model", args.model]
