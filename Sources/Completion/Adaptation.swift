@@ -250,28 +250,22 @@ private struct NearHoleCrops {
 }
 
 /// For every pixel, the chessboard distance to the nearest flagged pixel (`Int.max` when
-/// none is flagged): two raster passes over the 8-neighbourhood.
+/// none is flagged): a forward raster pass over the neighbours above and to the left, then
+/// a backward one over those below and to the right.
 func chessboardDistances(to flagged: [Bool], width: Int, height: Int) -> [Int] {
-    let far = width + height + 1
+    let far = width + height + 1, count = width * height
     var d = flagged.map { $0 ? 0 : far }
-    for y in 0..<height {
-        for x in 0..<width where d[y * width + x] > 0 {
-            var best = d[y * width + x]
-            if x > 0 { best = min(best, d[y * width + x - 1] + 1) }
-            if y > 0 {
-                for dx in -1...1 where x + dx >= 0 && x + dx < width { best = min(best, d[(y - 1) * width + x + dx] + 1) }
+    for direction in [-1, 1] {
+        for step in 0..<count {
+            let p = direction < 0 ? step : count - 1 - step
+            guard d[p] > 0 else { continue }
+            let y = p / width, x = p % width
+            var best = d[p]
+            if (0..<width).contains(x + direction) { best = min(best, d[p + direction] + 1) }
+            if (0..<height).contains(y + direction) {
+                for dx in -1...1 where (0..<width).contains(x + dx) { best = min(best, d[(y + direction) * width + x + dx] + 1) }
             }
-            d[y * width + x] = best
-        }
-    }
-    for y in stride(from: height - 1, through: 0, by: -1) {
-        for x in stride(from: width - 1, through: 0, by: -1) where d[y * width + x] > 0 {
-            var best = d[y * width + x]
-            if x < width - 1 { best = min(best, d[y * width + x + 1] + 1) }
-            if y < height - 1 {
-                for dx in -1...1 where x + dx >= 0 && x + dx < width { best = min(best, d[(y + 1) * width + x + dx] + 1) }
-            }
-            d[y * width + x] = best
+            d[p] = best
         }
     }
     return d.map { $0 >= far ? Int.max : $0 }

@@ -33,7 +33,7 @@ public struct Completer: Sendable {
     public var identity: ModelIdentity
     /// The model's weights packed for the sampler's small products: packed by the first
     /// completion and shared by all later ones (a served model's weights do not change).
-    let packing = PackedWeightsCache()
+    let packing: PackedWeightsCache
 
     /// Images with more positions than this get their NLL map row by row (bounded memory)
     /// instead of from one batched forward pass (about 4 KB of activations per position).
@@ -47,6 +47,7 @@ public struct Completer: Sendable {
     public init(model: PixelRNN, identity: ModelIdentity? = nil) {
         self.model = model
         self.identity = identity ?? ModelIdentity(model: model)
+        packing = PackedWeightsCache(model: model)
     }
 
     /// Completes one image.

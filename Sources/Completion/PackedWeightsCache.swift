@@ -1,23 +1,26 @@
 import Foundation
 import PixelRNN
 
-/// One model's ``PackedWeights``, packed on first use and then shared by every caller
-/// (completions on several worker threads at once).
+/// A completer's model's ``PackedWeights``, packed on first use and then shared by every
+/// caller (completions on several worker threads at once).
 final class PackedWeightsCache: @unchecked Sendable {
+    private let model: PixelRNN
     private let lock = NSLock()
     private var packed: PackedWeights?
-    private var packedModel: PixelRNN?
 
-    /// The packing of `model`'s weights; a different model than the first one asked for
-    /// (an adapted copy) is packed afresh each time and not kept.
+    init(model: PixelRNN) {
+        self.model = model
+    }
+
+    /// The packing of `model`'s weights: the kept one for the completer's model, a fresh
+    /// one (not kept) for any other, such as an adapted copy.
     func weights(of model: PixelRNN) -> PackedWeights {
+        guard model === self.model else { return PackedWeights(model: model) }
         lock.lock()
         defer { lock.unlock() }
-        if let packed, packedModel === model { return packed }
-        if packedModel != nil { return PackedWeights(model: model) }
+        if let packed { return packed }
         let fresh = PackedWeights(model: model)
         packed = fresh
-        packedModel = model
         return fresh
     }
 }

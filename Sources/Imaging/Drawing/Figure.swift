@@ -286,15 +286,10 @@ public final class Figure {
                             let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
                             let a = UInt8(word >> 24)
                             let i = row * width + column
-                            let r = UInt8((word >> 16) & 0xFF), g = UInt8((word >> 8) & 0xFF), b = UInt8(word & 0xFF)
-                            if a == 255 {
-                                rgb[i * 3] = r
-                                rgb[i * 3 + 1] = g
-                                rgb[i * 3 + 2] = b
-                            } else {
-                                rgb[i * 3] = unpremultiply(r, a)
-                                rgb[i * 3 + 1] = unpremultiply(g, a)
-                                rgb[i * 3 + 2] = unpremultiply(b, a)
+                            rgb[i * 3] = unpremultiply(UInt8((word >> 16) & 0xFF), a)
+                            rgb[i * 3 + 1] = unpremultiply(UInt8((word >> 8) & 0xFF), a)
+                            rgb[i * 3 + 2] = unpremultiply(UInt8(word & 0xFF), a)
+                            if a != 255 {  // the plane starts opaque
                                 planeOfAlpha[i] = a
                                 opaque = false
                             }
