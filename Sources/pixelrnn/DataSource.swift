@@ -12,8 +12,8 @@ enum DataSource {
     static func trainingData(_ spec: String, holdOut: Int, seed: UInt64, size: Int = 28, channels: Int = 1)
         throws -> (train: ImageDataset, validation: ImageDataset, epochs: (@Sendable (Int) -> ImageDataset)?)
     {
-        if spec == "wallpapers" || spec == "wallpapers-only" {
-            return try wallpaperTrainingData(extras: spec == "wallpapers", seed: seed, size: size)
+        if let extras = wallpaperExtras[spec] {
+            return try wallpaperTrainingData(extras: extras, seed: seed, size: size)
         }
         if isFolder(spec) {
             let folder = try ImageFolderDataset(directory: spec, size: size, channels: channels)
@@ -37,11 +37,20 @@ enum DataSource {
         return (parts.train, parts.heldOut, nil)
     }
 
+    /// The colour training sets and the packages of ``Wallpapers/extraSources`` each adds
+    /// to the training wallpapers: `wallpapers` all of them, `wallpapers-photos` all but
+    /// the tuxpaint stamps (objects cut out and composited over white), `wallpapers-only` none.
+    static let wallpaperExtras: [String: Set<String>] = [
+        "wallpapers": Set(Wallpapers.extraSources.map(\.package)),
+        "wallpapers-photos": Set(Wallpapers.extraSources.map(\.package).filter { $0 != "tuxpaint-stamps-default" }),
+        "wallpapers-only": [],
+    ]
+
     /// `wallpapers` training (docs/data-wallpapers.md): random crops of the training
     /// pictures at several scales, fresh for every epoch; validation on the tiles of
     /// 5 training wallpapers held out of training (every 12th, from the 7th), never on
-    /// the test pictures. `extras` adds the pictures of ``Wallpapers/extraSources``.
-    static func wallpaperTrainingData(extras: Bool, seed: UInt64, size: Int)
+    /// the test pictures. `extras` names the packages of ``Wallpapers/extraSources`` to add.
+    static func wallpaperTrainingData(extras: Set<String>, seed: UInt64, size: Int)
         throws -> (train: ImageDataset, validation: ImageDataset, epochs: (@Sendable (Int) -> ImageDataset)?)
     {
         let split = try Wallpapers.split()

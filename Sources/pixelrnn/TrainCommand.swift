@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train a PixelRNN on Fashion-MNIST or a folder of images.")
 
-    @Option(help: "Training data: fashion-mnist, or a folder of PNG/JPEG images.")
+    @Option(help: "Training data: fashion-mnist; wallpapers (colour: the training wallpapers and every extra source), wallpapers-photos (the same without the tuxpaint stamps), wallpapers-only; or a folder of PNG/JPEG images.")
     var data = "fashion-mnist"
     @Option(help: "Output folder: checkpoint.safetensors, model.safetensors, loss.csv, loss.png.")
     var out = "runs/default"

@@ -158,15 +158,16 @@ public enum Wallpapers {
     }
 
     /// Pictures for training: the training wallpapers other than those in
-    /// `validation`, plus, with `extras`, the pictures of ``extraSources``, each at
-    /// every long side of `longSides` it is at least as large as (its own size when it
-    /// is smaller than all of them but still at least one tile). Alpha is composited over white.
+    /// `validation`, plus the pictures of the ``extraSources`` whose packages `extras`
+    /// names, each at every long side of `longSides` it is at least as large as (its own
+    /// size when it is smaller than all of them but still at least one tile). Alpha is
+    /// composited over white.
     public static func trainingPictures(
-        _ paths: [String], extras: Bool, longSides: [Int] = [256, 384, 512, 768, 1024]
+        _ paths: [String], extras: Set<String>, longSides: [Int] = [256, 384, 512, 768, 1024]
     ) throws(DatasetError) -> (pictures: [Image], sources: [String: Int]) {
         var all = paths.map { ("wallpapers", $0) }
-        if extras {
-            for source in extraSources {
+        do {
+            for source in extraSources where extras.contains(source.package) {
                 let matching = try files(of: source.package).filter { $0.contains(source.pathContains) }
                 for path in stride(from: 0, to: matching.count, by: source.stride).map({ matching[$0] }) {
                     all.append((source.package, path))
