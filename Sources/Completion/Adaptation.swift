@@ -32,7 +32,7 @@ public struct AdaptationOptions: Sendable, Equatable {
 
     public init(
         steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 1e-4,
-        nearHoleShare: Double = 0.5
+        nearHoleShare: Double = 0.9
     ) {
         self.steps = steps
         self.maxSeconds = maxSeconds
