@@ -166,12 +166,10 @@ public enum Wallpapers {
         _ paths: [String], extras: Set<String>, longSides: [Int] = [256, 384, 512, 768, 1024]
     ) throws(DatasetError) -> (pictures: [Image], sources: [String: Int]) {
         var all = paths.map { ("wallpapers", $0) }
-        do {
-            for source in extraSources where extras.contains(source.package) {
-                let matching = try files(of: source.package).filter { $0.contains(source.pathContains) }
-                for path in stride(from: 0, to: matching.count, by: source.stride).map({ matching[$0] }) {
-                    all.append((source.package, path))
-                }
+        for source in extraSources where extras.contains(source.package) {
+            let matching = try files(of: source.package).filter { $0.contains(source.pathContains) }
+            for path in stride(from: 0, to: matching.count, by: source.stride).map({ matching[$0] }) {
+                all.append((source.package, path))
             }
         }
         let results = concurrentMapImages(all.map(\.1)) { path -> [Image] in
