@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wallpapers  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, ".build/release/pixelrnn")
+BINARY = os.environ.get("PIXELRNN") or os.path.join(ROOT, ".build/release/pixelrnn")
 TILE = wallpapers.TILE
 
 

@@ -3,14 +3,16 @@
 inpainting, side by side, with PSNR against the truth and the model's conditional NLL of
 the true hole content.
 
-    scripts/gallery-colour.py [--model M] [--samples 4] [--temperature 1] [--adapt 0] [--long-side 1024] [--out docs/images/gallery-colour.png]
+    scripts/gallery-colour.py [--model M] [--samples 4] [--temperature T] [--adapt 0] [--long-side 1024] [--out docs/images/gallery-colour.png]
 
 Each of the 15 wallpapers test pictures (docs/data-wallpapers.md) is scaled to its long
 side (Pillow's BOX filter) and gets two holes, fixed by its index: a rectangle of about
 5 % of the picture and a scribble about 8 pixels wide. The model completes it through
 `pixelrnn complete` (windows, chosen orientation, --score-truth); Telea through
 cv2.inpaint with a radius of 5. Needs Debian's python3-opencv and python3-pil (`make data`
-installs Pillow; `apt-get install python3-opencv`); the daemon never needs them.
+installs Pillow; `apt-get install python3-opencv`); the daemon never needs them. Without
+--temperature the completion uses the model's own (its file's proposal_temperature). The
+binary is .build/release/pixelrnn, or $PIXELRNN.
 """
 import argparse
 import math
@@ -62,13 +64,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--temperature", type=float, default=1.0, help="proposal temperature of `pixelrnn complete`")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="proposal temperature of `pixelrnn complete` (default: the model's own)")
     parser.add_argument("--adapt", type=int, default=0, help="adaptation steps before completing (`pixelrnn complete --adapt`)")
     parser.add_argument("--long-side", type=int, default=1024)
     parser.add_argument("--limit", type=int, default=15)
     parser.add_argument("--out", default=os.path.join(ROOT, "docs/images/gallery-colour.png"))
     args = parser.parse_args()
-    binary = os.path.join(ROOT, ".build/release/pixelrnn")
+    binary = os.environ.get("PIXELRNN") or os.path.join(ROOT, ".build/release/pixelrnn")
     _, test = wallpapers.sources()
     rows, table = [], []
     work = tempfile.mkdtemp(prefix="gallery-colour-")
@@ -83,10 +86,12 @@ def main():
         im.save(image_path)
         mask.save(mask_path)
         command = [binary, "complete", image_path, "--mask", mask_path, "--samples", str(args.samples), "--seed", str(index + 1),
-                   "--temperature", str(args.temperature), "--adapt", str(args.adapt),
+                   "--adapt", str(args.adapt),
                    "--score-truth", "--out", f"{work}/{index:02d}"]
         if args.model:
             command += ["--model", args.model]
+        if args.temperature is not None:
+            command += ["--temperature", str(args.temperature)]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         truth_bpd = float(re.search(r"([0-9.]+) bits/dim of", output.split("truth")[1]).group(1))
         seconds = float(re.search(r"in ([0-9.]+) s", output.splitlines()[-1]).group(1))

@@ -39,6 +39,10 @@ public struct Completer: Sendable {
     /// instead of from one batched forward pass (about 4 KB of activations per position).
     static let fullForwardPositionLimit = 128 * 128
 
+    /// The proposal temperature for jobs that name none: the model's own choice
+    /// (metadata `proposal_temperature`), else 1.
+    public var defaultTemperature: Double { identity.proposalTemperature ?? 1 }
+
     /// Creates a completer.
     /// - Parameters:
     ///   - model: A PixelRNN of any architecture (all have incremental evaluation).

@@ -89,6 +89,10 @@ public struct ModelIdentity: Codable, Sendable, Equatable {
     /// Percentiles of the test images' bits/dim (metadata `test_bpd_p01` … `test_bpd_p99`),
     /// ascending by percentile; empty when absent. The typicality judgement uses them.
     public var heldoutPercentiles: [PercentilePoint]
+    /// The proposal temperature chosen for this model by measurement (metadata
+    /// `proposal_temperature`), used when neither the job nor the configuration names
+    /// one; `nil` when absent (then T = 1).
+    public var proposalTemperature: Double?
 
     /// Reads the identity from a model's configuration and metadata.
     /// - Parameters:
@@ -106,6 +110,9 @@ public struct ModelIdentity: Codable, Sendable, Equatable {
         testNllNats = meta["test_nll_nats"].flatMap { Double($0) }
         testData = meta["test_data"]
         heldoutPercentiles = Self.percentiles(from: meta)
+        proposalTemperature = meta["proposal_temperature"].flatMap { Double($0) }.flatMap {
+            $0.isFinite && $0 > 0 && $0 <= 100 ? $0 : nil
+        }
     }
 
     /// Held-out percentiles from metadata keys `test_bpd_pNN` (`NNN` in 0...100).

@@ -82,18 +82,23 @@ public struct CompletionJobProcessor: JobProcessor {
         }
         let jobOptions = try JobOptions(contentsOf: job.options, defaults: configuration)
         let (mask, maskSummary) = try occlusion(of: job, image: image, anchor: jobOptions.maskAnchor, limits: limits)
+        let served: LoadedModel
+        do {
+            served = try catalog.model(forChannels: image.channels, named: jobOptions.model)
+        } catch {
+            throw SpoolError.badInput(error.description)
+        }
         var options = CompletionOptions(
             samples: jobOptions.samples, seed: jobOptions.seed ?? Self.seed(for: job.name),
-            temperature: jobOptions.temperature, threads: max(1, configuration.threadsPerJob),
+            temperature: jobOptions.temperature ?? served.completer.defaultTemperature,
+            threads: max(1, configuration.threadsPerJob),
             orientation: jobOptions.orientation.flatMap { Orientation(name: $0) },
             windowMargin: jobOptions.windowMargin, fullImageNLLMap: jobOptions.fullImageNLLMap)
         options.adaptation.steps = jobOptions.adaptSteps
         options.adaptation.maxSeconds = configuration.adaptMaxSeconds
         options.cancellation = job.cancellation
         var result: CompletionResult
-        let served: LoadedModel
         do {
-            served = try catalog.model(forChannels: image.channels, named: jobOptions.model)
             result = try served.completer.complete(image, mask: mask, options: options, queuedSeconds: queued)
         } catch {
             throw SpoolError.badInput(error.description)

@@ -88,8 +88,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var prometheusTextfile: FilePath? = nil
     /// Samples per job unless the job's options say otherwise (`samples`).
     public var samples: Int = 1
-    /// Sampling temperature unless the job's options say otherwise (`temperature`).
-    public var temperature: Double = 1.0
+    /// Proposal temperature unless the job's options say otherwise (`temperature`); `nil`
+    /// (the default) leaves it to each model (its file's `proposal_temperature`, else 1).
+    public var temperature: Double?
     /// Test hook, never read from the file: extra milliseconds each job takes.
     public var debugJobDelayMilliseconds: Int = 0
     /// Test hook, never read from the file: extra milliseconds each SIGHUP's load takes.
@@ -140,7 +141,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         ("min_free_bytes", "claiming pauses below this much free space on the spool's file system; auto = 2% of its size, at most 256 MiB"),
         ("prometheus_textfile", "Prometheus textfile-collector output; empty = none"),
         ("samples", "samples per job unless NAME.json says otherwise"),
-        ("temperature", "sampling temperature unless NAME.json says otherwise"),
+        ("temperature", "proposal temperature for every model unless NAME.json says otherwise (default: each model file's proposal_temperature, else 1)"),
         ("adapt_steps", "steps of fine-tuning on the job's visible pixels before sampling, unless NAME.json says otherwise; 0 = none"),
         ("adapt_max_seconds", "most seconds one job may spend adapting, whatever NAME.json asks"),
     ]

@@ -19,8 +19,8 @@ public struct JobOptions: Sendable, Equatable {
     public var samples: Int
     /// Random seed; `nil` means one is chosen and reported.
     public var seed: UInt64?
-    /// Sampling temperature.
-    public var temperature: Double
+    /// Proposal temperature; `nil` leaves it to the serving model (``Completer/defaultTemperature``).
+    public var temperature: Double?
     /// Scan orientation name, or `nil` for `auto` (the completer chooses).
     public var orientation: String?
     /// The model the job asks for by name, or `nil` to go by the image's channels.

@@ -102,7 +102,7 @@ public struct ValidatingCopyProcessor: JobProcessor {
             throw SpoolError.incompleteJob("the image has no alpha channel and no mask (\(job.name).mask.png) was given, so nothing is marked as occluded")
         }
         report["options"] = ["samples": options.samples, "seed": options.seed.map { NSNumber(value: $0) } ?? NSNull(),
-                             "temperature": options.temperature] as [String: Any]
+                             "temperature": options.temperature.map { NSNumber(value: $0) } ?? NSNull()] as [String: Any]
         let outputName = header.format == .png ? "completed.png" : "completed.jpg"
         try FS.writeNewFile(outputDirectory.appending(outputName), image, sync: false)
         report["outputs"] = [outputName, "report.json"]

@@ -30,8 +30,8 @@ struct CompleteCommand: ParsableCommand {
     var samples = 1
     @Option(help: "Random seed; the same seed gives the same completion whatever --workers is.")
     var seed: UInt64 = 1
-    @Option(help: "Proposal temperature T > 0 (1 = the model's distribution).")
-    var temperature: Double = 1
+    @Option(help: "Proposal temperature T > 0 (1 = the model's distribution; default: the model file's proposal_temperature, else 1).")
+    var temperature: Double?
     @Option(help: "Scan orientation: auto (the one that leaves the fewest visible pixels after the hole; needs a model with orientation support), or upright, vertical-flip, horizontal-flip, half-turn, transpose, transpose-vertical-flip, transpose-horizontal-flip, transpose-half-turn.")
     var orientation = "auto"
     @Option(help: "Metropolis–Hastings moves per particle on each row of a hole that is not exact (0 = none).")
@@ -64,7 +64,9 @@ struct CompleteCommand: ParsableCommand {
         guard (1...CompletionOptions.maximumSamples).contains(samples) else {
             throw ValidationError("--samples must be in 1...\(CompletionOptions.maximumSamples)")
         }
-        guard temperature > 0, temperature.isFinite else { throw ValidationError("--temperature must be a positive number") }
+        if let temperature, !(temperature > 0 && temperature.isFinite) {
+            throw ValidationError("--temperature must be a positive number")
+        }
         guard orientation == "auto" || Orientation(name: orientation) != nil else {
             throw ValidationError("--orientation must be auto or one of " + Orientation.allCases.map(\.description).joined(separator: ", "))
         }
@@ -125,7 +127,7 @@ struct CompleteCommand: ParsableCommand {
         let completer = loaded.completer
         let (name, path, sha) = (loaded.name, loaded.path, loaded.sha256)
         var options = CompletionOptions(
-            samples: samples, seed: seed, temperature: temperature, threads: compute.workers,
+            samples: samples, seed: seed, temperature: temperature ?? completer.defaultTemperature, threads: compute.workers,
             orientation: Orientation(name: orientation), windowMargin: Int(windowMargin), fullImageNLLMap: fullNLLMap)
         options.adaptation.steps = adapt
         options.rowMoves = rowMoves
@@ -154,6 +156,7 @@ struct CompleteCommand: ParsableCommand {
             print("windows     \(windows.count): " + windows.map { "\($0.rect) (\($0.orientation)\($0.exact ? ", exact" : ""))" }.joined(separator: ", ")
                   + "; likelihoods cover the windows")
         }
+        if options.temperature != 1 { print("temperature \(options.temperature) (proposal; the likelihoods are the model's own)") }
         print("orientation \(report.sampling.orientation)\(report.sampling.orientationChosen ? " (chosen)" : ""): "
               + "\(report.sampling.visibleSubPixelsAfterFirstOccluded) visible sub-pixels after the first occluded one")
         print(String(format: "log p(visible) ≈ %.2f nats%@, ESS %@, %d resampling steps",

@@ -48,4 +48,22 @@ import TestSupport
         #expect(throws: ModelLoadError.self) { try ModelCatalog.load([("same", gray), ("same", gray)]) }
         #expect(throws: ModelLoadError.self) { try LoadedModel.load(path: dir.url.path + "/missing.safetensors") }
     }
+
+    /// A model file may name its proposal temperature; a missing or unusable value means 1,
+    /// and the completion uses whatever temperature its options carry.
+    @Test(arguments: [("0.5", 0.5), ("2", 2.0), (nil, 1.0), ("0", 1.0), ("-1", 1.0), ("nan", 1.0), ("warm", 1.0), ("1000", 1.0)])
+    func theModelFileMayNameItsProposalTemperature(value: String?, expected: Double) throws {
+        let dir = try TemporaryDirectory()
+        let model = try perturbedModel(channels: 1, levels: 256)
+        model.metadata["proposal_temperature"] = value
+        let path = dir.url.path + "/model.safetensors"
+        try model.save(to: path)
+        let completer = try LoadedModel.load(path: path).completer
+        #expect(completer.defaultTemperature == expected)
+        let image = randomImage(width: 5, height: 4, channels: 1, seed: 2)
+        let options = CompletionOptions(samples: 2, seed: 3, temperature: completer.defaultTemperature)
+        let report = try completer.complete(image, occluded: (0..<20).map { $0 >= 12 }, options: options).report
+        #expect(report.sampling.temperature == expected)
+        #expect(report.model.proposalTemperature == (expected == 1 ? nil : expected))
+    }
 }

@@ -14,9 +14,10 @@ import Glibc
 @Suite(.serialized)
 struct CompletionDaemonTests {
     /// A small random Row LSTM model file (gray or RGB) in `directory`.
-    static func writeModel(to url: URL, channels: Int = 1, name: String = "tiny") throws {
+    static func writeModel(to url: URL, channels: Int = 1, name: String = "tiny", proposalTemperature: String? = nil) throws {
         let model = try PixelRNN(configuration: ModelConfiguration(channels: channels, hidden: 6, blocks: 1), seed: 3)
         model.metadata["name"] = name
+        model.metadata["proposal_temperature"] = proposalTemperature
         model.metadata["training_data"] = "none (random weights, for tests)"
         model.metadata["test_bpd"] = "8.0"
         for (p, v) in [(1, 7.5), (5, 7.7), (25, 7.9), (50, 8.0), (75, 8.1), (95, 8.3), (99, 8.5)] {
@@ -152,13 +153,14 @@ struct CompletionDaemonTests {
 
     /// A gray and a colour model in one daemon: each job goes to the model with its
     /// channel count, NAME.json may name one, an unknown name fails with the names
-    /// available, and status.json lists both.
+    /// available, and status.json lists both. A job that names no temperature samples at
+    /// its model's own (the colour model's file names 0.5, the gray one's none).
     @Test func jobsGoToTheModelOfTheirChannelsOrTheOneTheyName() throws {
         let h = try DaemonHarness()
         h.processor = "pixelrnn"
         let gray = h.root.appendingPathComponent("gray.safetensors"), colour = h.root.appendingPathComponent("colour.safetensors")
         try Self.writeModel(to: gray, channels: 1, name: "tiny-gray")
-        try Self.writeModel(to: colour, channels: 3, name: "tiny-colour")
+        try Self.writeModel(to: colour, channels: 3, name: "tiny-colour", proposalTemperature: "0.5")
         try h.writeConfig(["model.gray": gray.path, "model.colour": colour.path])
         try h.start()
         defer { h.stop() }
@@ -170,12 +172,19 @@ struct CompletionDaemonTests {
         try h.dropAtomically("photo.png", try rgb.encodePNG())
         try h.dropAtomically("scan.png", try grayImage.encodePNG())
         try h.dropAtomically("asked.json", Array(#"{"model": "gray"}"#.utf8))
+        try h.dropAtomically("warm.json", Array(#"{"temperature": 0.8}"#.utf8))
         try h.dropAtomically("unknown.json", Array(#"{"model": "sepia"}"#.utf8))
         usleep(200_000)
         try h.dropAtomically("asked.png", try rgb.encodePNG())
         try h.dropAtomically("unknown.png", try rgb.encodePNG())
-        try h.eventually(60, "four results") { h.names(h.outbox).count + h.names(h.failed).count == 4 }
-        #expect(h.names(h.outbox) == ["asked", "photo", "scan"], "\(h.log)")
+        try h.dropAtomically("warm.png", try rgb.encodePNG())
+        try h.eventually(60, "five results") { h.names(h.outbox).count + h.names(h.failed).count == 5 }
+        #expect(h.names(h.outbox) == ["asked", "photo", "scan", "warm"], "\(h.log)")
+        func temperature(_ job: String) throws -> Double? { (try report(h, job)["sampling"] as? [String: Any])?["temperature"] as? Double }
+        #expect(try temperature("photo") == 0.5)
+        #expect(try temperature("scan") == 1)
+        #expect(try temperature("asked") == 1)
+        #expect(try temperature("warm") == 0.8)
         func served(_ job: String) throws -> (String?, String?, Int?) {
             let r = try report(h, job)
             let image = r["image"] as? [String: Any]

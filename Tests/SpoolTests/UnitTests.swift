@@ -131,6 +131,16 @@ struct JobOptionsTests {
         #expect(try options(#"{"orientation": "transpose-vertical-flip"}"#).orientation == "transpose-vertical-flip")
     }
 
+    /// Without a temperature in NAME.json or the configuration, the job leaves it to the
+    /// serving model (nil); either one sets it, the file over the configuration.
+    @Test func temperatureIsLeftToTheModelUnlessTheJobOrConfigurationNamesOne() throws {
+        #expect(try options(#"{"samples": 2}"#).temperature == nil)
+        #expect(try options(#"{"temperature": 0.8}"#).temperature == 0.8)
+        var configuration = DaemonConfiguration()
+        try configuration.set("temperature", "0.7")
+        #expect(JobOptions(defaults: configuration).temperature == 0.7)
+    }
+
     @Test(arguments: [#"{"orientation": "sideways"}"#, #"{"orientation": 3}"#])
     func badOrientationIsAClearError(json: String) {
         #expect(throws: SpoolError.self) { try options(json) }
