@@ -4,7 +4,8 @@ colour model before adaptation and after `pixelrnn adapt --seconds S` for severa
 budgets, next to lossless WebP of the same tiles.
 
     scripts/adapt-curve.py [--model M] [--budgets 5,15,30,60] [--limit 15]
-                           [--learning-rate 3e-4] [--near-hole 0.5] [--csv docs/adaptation-curve.csv]
+                           [--learning-rate 3e-4] [--near-hole 0.5] [--batch 8] [--crop-size 32]
+                           [--csv docs/adaptation-curve.csv]
                            [--gallery docs/images/adaptation-gallery.png --gallery-budget 30]
 
 Each test picture (docs/data-wallpapers.md) is scaled to long side 512 (Pillow's BOX
@@ -63,13 +64,17 @@ def score(model, folder):
     return float(re.search(r"bits/dim\s+([0-9.]+)", out).group(1))
 
 
-def adapt(model, image, mask, seconds, out, learning_rate, seed, near_hole=None):
+def adapt(model, image, mask, seconds, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None):
     command = [BINARY, "adapt", image, "--mask", mask, "--seconds", str(seconds), "--model", model, "--out", out,
                "--seed", str(seed)]
     if learning_rate:
         command += ["--learning-rate", str(learning_rate)]
     if near_hole is not None:
         command += ["--near-hole", str(near_hole)]
+    if batch is not None:
+        command += ["--batch", str(batch)]
+    if crop_size is not None:
+        command += ["--crop-size", str(crop_size)]
     text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     steps, took = re.search(r"adapted\s+(\d+) steps in ([0-9.]+) s", text).groups()
     return int(steps), float(took)
@@ -88,6 +93,8 @@ def main():
     parser.add_argument("--limit", type=int, default=15, help="only the first N test pictures")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default: the completer's)")
     parser.add_argument("--near-hole", type=float, default=None, help="share of crops drawn near the hole (default: the completer's)")
+    parser.add_argument("--batch", type=int, default=None, help="crops per step (default: the completer's)")
+    parser.add_argument("--crop-size", type=int, default=None, help="side of the training crops (default: the completer's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--csv", default=None, help="write one row per picture and budget here")
     parser.add_argument("--gallery", default=None, help="write a before/after contact sheet here")
@@ -121,7 +128,8 @@ def main():
         rows.append(dict(picture=name, budget_s=0, steps=0, adapt_s=0, model_bpd=before, webp_bpd=webp_mean))
         for budget in budgets:
             adapted = os.path.join(folder, f"adapted-{budget:g}.safetensors")
-            steps, took = adapt(args.model, image_path, mask_path, budget, adapted, args.learning_rate, args.seed, args.near_hole)
+            steps, took = adapt(args.model, image_path, mask_path, budget, adapted, args.learning_rate, args.seed, args.near_hole,
+                                args.batch, args.crop_size)
             after = score(adapted, tiles)
             print(f"{'':28s} {budget:4g} s: {steps:4d} steps in {took:5.1f} s → {after:.3f} ({after / before:.3f}×)", flush=True)
             rows.append(dict(picture=name, budget_s=budget, steps=steps, adapt_s=took, model_bpd=after, webp_bpd=webp_mean))
@@ -129,7 +137,7 @@ def main():
             adapted = os.path.join(folder, f"adapted-{args.gallery_budget:g}.safetensors")
             if not os.path.exists(adapted):
                 adapt(args.model, image_path, mask_path, args.gallery_budget, adapted, args.learning_rate, args.seed,
-                      args.near_hole)
+                      args.near_hole, args.batch, args.crop_size)
             box = (max(0, x - 32), max(0, y - 32), min(im.size[0], x + side + 32), min(im.size[1], y + side + 32))
             plain = complete(args.model, image_path, mask_path, os.path.join(folder, "plain"), index + 1)
             tuned = complete(adapted, image_path, mask_path, os.path.join(folder, "tuned"), index + 1)
