@@ -13,7 +13,8 @@ public struct AdaptationOptions: Sendable, Equatable {
     /// A safety cap on the wall time of the steps; when it cuts in, the report says so.
     public var maxSeconds: Double
     /// Side of the square training crops (smaller when the visible region is smaller,
-    /// down to ``minimumCropSize``).
+    /// down to ``minimumCropSize``). Small crops make cheap steps: at an equal time budget
+    /// many small steps teach the model more than a few of the training size (docs/adaptation.md).
     public var cropSize: Int
     /// Crops per step.
     public var batch: Int
@@ -31,7 +32,7 @@ public struct AdaptationOptions: Sendable, Equatable {
     public static let minimumPositions = 16
 
     public init(
-        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 32, batch: Int = 8, learningRate: Float = 1e-4,
+        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 12, batch: Int = 4, learningRate: Float = 1e-4,
         nearHoleShare: Double = 0.9
     ) {
         self.steps = steps

@@ -55,13 +55,18 @@ struct AdaptCommand: ParsableCommand {
         var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity, cropSize: cropSize, batch: batch,
                                         learningRate: learningRate, nearHoleShare: nearHole)
         if let seconds {
-            // Time a few steps, then pick the count that fits.
-            options.steps = 5
-            let probe = Adaptation.adapt(loaded.model, image: input, occluded: occlusion.occluded, options: options,
-                                         seed: seed, threads: compute.workers).summary
-            guard probe.adapted else { throw ValidationError("cannot adapt: \(probe.reason ?? "")") }
-            options.steps = max(1, Int(seconds / (probe.seconds / Double(probe.steps))))
-            print(String(format: "timing      %.3f s per step here: %d steps fit %.0f s", probe.seconds / Double(probe.steps), options.steps, seconds))
+            // Time a few steps, then enough for about half a second (the first steps pay for
+            // warming up, so they alone overestimate a step), and pick the count that fits.
+            var perStep = Double.infinity
+            for round in 0..<2 {
+                options.steps = round == 0 ? 5 : max(5, min(2_000, Int(0.5 / perStep)))
+                let probe = Adaptation.adapt(loaded.model, image: input, occluded: occlusion.occluded, options: options,
+                                             seed: seed, threads: compute.workers).summary
+                guard probe.adapted else { throw ValidationError("cannot adapt: \(probe.reason ?? "")") }
+                perStep = probe.seconds / Double(probe.steps)
+            }
+            options.steps = max(1, Int(seconds / perStep))
+            print(String(format: "timing      %.4f s per step here: %d steps fit %.0f s", perStep, options.steps, seconds))
         }
         let (adapted, summary) = Adaptation.adapt(
             loaded.model, image: input, occluded: occlusion.occluded, options: options, seed: seed, threads: compute.workers)
