@@ -4,7 +4,7 @@ colour model before adaptation and after `pixelrnn adapt --seconds S` for severa
 budgets, next to lossless WebP of the same tiles.
 
     scripts/adapt-curve.py [--model M] [--budgets 5,15,30,60] [--limit 15]
-                           [--learning-rate 3e-4] [--near-hole 0.5] [--batch 8] [--crop-size 32]
+                           [--learning-rate 3e-4] [--near-hole 0.5] [--batch 8] [--crop-size 32] [--in-steps]
                            [--csv docs/adaptation-curve.csv]
                            [--gallery docs/images/adaptation-gallery.png --gallery-budget 30]
 
@@ -64,8 +64,9 @@ def score(model, folder):
     return float(re.search(r"bits/dim\s+([0-9.]+)", out).group(1))
 
 
-def adapt(model, image, mask, seconds, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None):
-    command = [BINARY, "adapt", image, "--mask", mask, "--seconds", str(seconds), "--model", model, "--out", out,
+def adapt(model, image, mask, seconds, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None, unit="seconds"):
+    amount = str(seconds) if unit == "seconds" else str(int(seconds))
+    command = [BINARY, "adapt", image, "--mask", mask, f"--{unit}", amount, "--model", model, "--out", out,
                "--seed", str(seed)]
     if learning_rate:
         command += ["--learning-rate", str(learning_rate)]
@@ -90,6 +91,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=os.path.join(ROOT, "models/colour.safetensors"))
     parser.add_argument("--budgets", default="5,15,30,60", help="adaptation budgets in seconds, comma-separated")
+    parser.add_argument("--in-steps", action="store_true",
+                        help="the budgets are step counts, not seconds: a comparison that the machine's load cannot move")
     parser.add_argument("--limit", type=int, default=15, help="only the first N test pictures")
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default: the completer's)")
     parser.add_argument("--near-hole", type=float, default=None, help="share of crops drawn near the hole (default: the completer's)")
@@ -129,7 +132,7 @@ def main():
         for budget in budgets:
             adapted = os.path.join(folder, f"adapted-{budget:g}.safetensors")
             steps, took = adapt(args.model, image_path, mask_path, budget, adapted, args.learning_rate, args.seed, args.near_hole,
-                                args.batch, args.crop_size)
+                                args.batch, args.crop_size, "steps" if args.in_steps else "seconds")
             after = score(adapted, tiles)
             print(f"{'':28s} {budget:4g} s: {steps:4d} steps in {took:5.1f} s → {after:.3f} ({after / before:.3f}×)", flush=True)
             rows.append(dict(picture=name, budget_s=budget, steps=steps, adapt_s=took, model_bpd=after, webp_bpd=webp_mean))
