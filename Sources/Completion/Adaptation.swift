@@ -32,8 +32,8 @@ public struct AdaptationOptions: Sendable, Equatable {
     public static let minimumPositions = 16
 
     public init(
-        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 12, batch: Int = 4, learningRate: Float = 1e-4,
-        nearHoleShare: Double = 0.9
+        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 10, batch: Int = 4, learningRate: Float = 1e-4,
+        nearHoleShare: Double = 1
     ) {
         self.steps = steps
         self.maxSeconds = maxSeconds
