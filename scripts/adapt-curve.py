@@ -64,8 +64,9 @@ def score(model, folder):
     return float(re.search(r"bits/dim\s+([0-9.]+)", out).group(1))
 
 
-def adapt(model, image, mask, seconds, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None, unit="seconds"):
-    amount = str(seconds) if unit == "seconds" else str(int(seconds))
+def adapt(model, image, mask, budget, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None, unit="seconds"):
+    """Adapts for `budget` seconds (unit "seconds") or steps (unit "steps")."""
+    amount = str(budget) if unit == "seconds" else str(int(budget))
     command = [BINARY, "adapt", image, "--mask", mask, f"--{unit}", amount, "--model", model, "--out", out,
                "--seed", str(seed)]
     if learning_rate:
