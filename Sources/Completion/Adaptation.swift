@@ -32,7 +32,7 @@ public struct AdaptationOptions: Sendable, Equatable {
     public static let minimumPositions = 16
 
     public init(
-        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 10, batch: Int = 4, learningRate: Float = 1e-4,
+        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 10, batch: Int = 2, learningRate: Float = 1e-4,
         nearHoleShare: Double = 1
     ) {
         self.steps = steps
