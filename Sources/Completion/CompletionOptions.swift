@@ -54,6 +54,10 @@ public struct CompletionOptions: Sendable, Equatable {
     /// Largest accepted sample count.
     public static let maximumSamples = 1024
 
+    /// Whether `t` is a temperature a job, the configuration or a model file may name:
+    /// a number in (0, 100].
+    public static func isAcceptedTemperature(_ t: Double) -> Bool { t > 0 && t <= 100 }
+
     /// Creates options.
     /// - Parameters:
     ///   - samples: particles and completions, 1...1024.

@@ -111,7 +111,7 @@ public struct ModelIdentity: Codable, Sendable, Equatable {
         testData = meta["test_data"]
         heldoutPercentiles = Self.percentiles(from: meta)
         proposalTemperature = meta["proposal_temperature"].flatMap { Double($0) }.flatMap {
-            $0.isFinite && $0 > 0 && $0 <= 100 ? $0 : nil
+            CompletionOptions.isAcceptedTemperature($0) ? $0 : nil
         }
     }
 

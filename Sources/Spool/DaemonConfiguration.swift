@@ -1,3 +1,4 @@
+import Completion
 import Imaging
 import SystemIO
 public import SystemPackage
@@ -222,7 +223,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         case "adapt_steps": adaptSteps = try int(0...100_000)
         case "adapt_max_seconds": adaptMaxSeconds = try seconds()
         case "temperature":
-            guard let v = Double(value), v.isFinite, v > 0, v <= 100 else { throw bad("a number in (0, 100]") }
+            guard let v = Double(value), CompletionOptions.isAcceptedTemperature(v) else { throw bad("a number in (0, 100]") }
             temperature = v
         default:
             throw SpoolError.configuration("\(at)unknown key '\(key)' (known keys: \(Self.keys.map(\.key).joined(separator: ", ")))")

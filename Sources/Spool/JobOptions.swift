@@ -83,7 +83,7 @@ public struct JobOptions: Sendable, Equatable {
                 guard let n = integer(), n >= 0 else { throw SpoolError.badInput("options: seed must be an integer ≥ 0") }
                 seed = UInt64(n)
             case "temperature":
-                guard let n = value as? NSNumber, !(value is Bool), n.doubleValue > 0, n.doubleValue <= 100 else {
+                guard let n = value as? NSNumber, !(value is Bool), CompletionOptions.isAcceptedTemperature(n.doubleValue) else {
                     throw SpoolError.badInput("options: temperature must be a number in (0, 100]")
                 }
                 temperature = n.doubleValue
