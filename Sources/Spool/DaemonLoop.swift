@@ -488,6 +488,9 @@ actor DaemonLoop {
         { [self] in
             defer { self.runners.leave() }
             let outcome = self.publisher.run(job, processor: processor, configuration: configuration)
+            // A job the drain returned may have written into its folder after the drain
+            // removed it; now that its run is over, nothing else will.
+            if job.phase.withLock({ $0 == .returned }) { WorkFolders.removeReturnedFolder(of: job) }
             self.post { $0.jobFinished(job, outcome: outcome) }
         }
     }

@@ -184,6 +184,14 @@ struct WorkFolders: Sendable {
         return !kept
     }
 
+    /// Removes what is left of a returned job's folder once its run has ended (a cancelled
+    /// run may write there after ``returnToInbox(_:)`` removed it); a folder that still
+    /// holds an input (one that could not go back to `inbox/`) stays.
+    static func removeReturnedFolder(of job: Job) {
+        guard let entries = try? FS.list(job.directory), !entries.contains(where: { !$0.hasPrefix(".") }) else { return }
+        try? FS.removeTree(job.directory)
+    }
+
     /// Writes the job's charged attempts to `.attempts` (not fsynced: it survives `kill -9`;
     /// a power cut may lose one). A failure is logged; the count stays in memory.
     static func recordAttempts(of job: Job, log: Logger) {
