@@ -4,7 +4,7 @@ colour model before adaptation and after `pixelrnn adapt --seconds S` for severa
 budgets, next to lossless WebP of the same tiles.
 
     scripts/adapt-curve.py [--model M] [--budgets 5,15,30,60] [--limit 15]
-                           [--learning-rate 3e-4] [--near-hole 0.5] [--batch 8] [--crop-size 32] [--in-steps]
+                           [--learning-rate 3e-4] [--near-hole 0.5] [--near-hole-scale 2] [--batch 8] [--crop-size 32] [--in-steps]
                            [--csv docs/adaptation-curve.csv]
                            [--gallery docs/images/adaptation-gallery.png --gallery-budget 30]
 
@@ -64,7 +64,8 @@ def score(model, folder):
     return float(re.search(r"bits/dim\s+([0-9.]+)", out).group(1))
 
 
-def adapt(model, image, mask, budget, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None, unit="seconds"):
+def adapt(model, image, mask, budget, out, learning_rate, seed, near_hole=None, batch=None, crop_size=None, unit="seconds",
+          near_hole_scale=None):
     """Adapts for `budget` seconds (unit "seconds") or steps (unit "steps")."""
     amount = str(budget) if unit == "seconds" else str(int(budget))
     command = [BINARY, "adapt", image, "--mask", mask, f"--{unit}", amount, "--model", model, "--out", out,
@@ -73,6 +74,8 @@ def adapt(model, image, mask, budget, out, learning_rate, seed, near_hole=None, 
         command += ["--learning-rate", str(learning_rate)]
     if near_hole is not None:
         command += ["--near-hole", str(near_hole)]
+    if near_hole_scale is not None:
+        command += ["--near-hole-scale", str(near_hole_scale)]
     if batch is not None:
         command += ["--batch", str(batch)]
     if crop_size is not None:
@@ -98,6 +101,7 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=None, help="peak learning rate (default: the completer's)")
     parser.add_argument("--near-hole", type=float, default=None, help="share of crops drawn near the hole (default: the completer's)")
     parser.add_argument("--batch", type=int, default=None, help="crops per step (default: the completer's)")
+    parser.add_argument("--near-hole-scale", type=float, default=None, help="decay length of the near-hole weight in crop sides (default: the completer's)")
     parser.add_argument("--crop-size", type=int, default=None, help="side of the training crops (default: the completer's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--csv", default=None, help="write one row per picture and budget here")
@@ -133,7 +137,7 @@ def main():
         for budget in budgets:
             adapted = os.path.join(folder, f"adapted-{budget:g}.safetensors")
             steps, took = adapt(args.model, image_path, mask_path, budget, adapted, args.learning_rate, args.seed, args.near_hole,
-                                args.batch, args.crop_size, "steps" if args.in_steps else "seconds")
+                                args.batch, args.crop_size, "steps" if args.in_steps else "seconds", args.near_hole_scale)
             after = score(adapted, tiles)
             print(f"{'':28s} {budget:4g} s: {steps:4d} steps in {took:5.1f} s → {after:.3f} ({after / before:.3f}×)", flush=True)
             rows.append(dict(picture=name, budget_s=budget, steps=steps, adapt_s=took, model_bpd=after, webp_bpd=webp_mean))
@@ -141,7 +145,7 @@ def main():
             adapted = os.path.join(folder, f"adapted-{args.gallery_budget:g}.safetensors")
             if not os.path.exists(adapted):
                 adapt(args.model, image_path, mask_path, args.gallery_budget, adapted, args.learning_rate, args.seed,
-                      args.near_hole, args.batch, args.crop_size)
+                      args.near_hole, args.batch, args.crop_size, "seconds", args.near_hole_scale)
             box = (max(0, x - 32), max(0, y - 32), min(im.size[0], x + side + 32), min(im.size[1], y + side + 32))
             plain = complete(args.model, image_path, mask_path, os.path.join(folder, "plain"), index + 1)
             tuned = complete(adapted, image_path, mask_path, os.path.join(folder, "tuned"), index + 1)

@@ -21,10 +21,12 @@ public struct AdaptationOptions: Sendable, Equatable {
     /// Peak learning rate (Adam, cosine decay to 5 % over `steps`, no warm-up).
     public var learningRate: Float
     /// The share of crops (0…1) drawn near the hole rather than uniformly: such a crop's
-    /// position is drawn with weight e^{−d/(2·cropSize)}, d being the chessboard distance
+    /// position is drawn with weight e^{−d/(nearHoleScale·cropSize)}, d being the chessboard distance
     /// from its centre to the nearest occluded pixel, so the pixels most like the hole's
     /// surroundings are seen most. 0 draws every crop uniformly.
     public var nearHoleShare: Double
+    /// The near-hole weight's decay length in crop sides: e^{−d/(scale·cropSize)}.
+    public var nearHoleScale: Double
 
     /// The smallest crop adaptation uses.
     public static let minimumCropSize = 8
@@ -33,7 +35,7 @@ public struct AdaptationOptions: Sendable, Equatable {
 
     public init(
         steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 10, batch: Int = 2, learningRate: Float = 1e-4,
-        nearHoleShare: Double = 1
+        nearHoleShare: Double = 1, nearHoleScale: Double = 2
     ) {
         self.steps = steps
         self.maxSeconds = maxSeconds
@@ -41,6 +43,7 @@ public struct AdaptationOptions: Sendable, Equatable {
         self.batch = batch
         self.learningRate = learningRate
         self.nearHoleShare = nearHoleShare
+        self.nearHoleScale = nearHoleScale
     }
 }
 
@@ -174,40 +177,16 @@ public enum Adaptation {
         summary.heldOutBitsPerDimBefore = heldOutBitsPerDim(model)
 
         let copy = model.copy()
-        var adam = AdamConfiguration()
-        adam.learningRate = options.learningRate
-        adam.warmupSteps = 0
-        adam.totalSteps = options.steps
-        let batch = max(2, options.batch)
-        let trainer = Trainer(model: copy, batchSize: batch, workers: 2, optimizer: adam, threads: max(1, threads))
-        var random = RandomSource(seed: seed, stream: 0x6164_6170)
         let started = Date()
-        var pixelsOfBatch = [UInt8](repeating: 0, count: batch * size * size * c)
-        let nearHole = options.nearHoleShare > 0
-            ? NearHoleCrops(positions: plan.training, cropSize: size, occluded: occluded, width: width, height: height)
-            : nil
+        let run = StepRunner(model: copy, plan: plan, pixels: pixels, occluded: occluded, width: width, height: height,
+                             options: options, seed: seed, threads: threads)
         for _ in 0..<options.steps {
             if cancellation?.isCancelled == true { break }
             if Date().timeIntervalSince(started) > options.maxSeconds {
                 summary.cutByTimeLimit = true
                 break
             }
-            var orientations: [Int] = []
-            for k in 0..<batch {
-                var index: Int? = nil
-                if let nearHole, random.nextDouble() < options.nearHoleShare { index = nearHole.draw(random.nextDouble()) }
-                let position = plan.training[index ?? random.nextInt(below: plan.training.count)]
-                var sample = crop(position.y, position.x)
-                if copy.configuration.supportsOrientations {
-                    let orientation = Orientation(rawValue: random.nextInt(below: 8))!
-                    sample = orientation.scan(sample, width: size, height: size, channels: c)
-                    orientations.append(orientation.rawValue)
-                }
-                pixelsOfBatch.replaceSubrange((k * sample.count)..<((k + 1) * sample.count), with: sample)
-            }
-            _ = pixelsOfBatch.withUnsafeBufferPointer {
-                trainer.trainStep(pixels: $0.baseAddress!, count: batch, height: size, width: size, orientations: orientations)
-            }
+            run.step()
             summary.steps += 1
         }
         summary.seconds = Date().timeIntervalSince(started)
@@ -219,19 +198,108 @@ public enum Adaptation {
     }
 }
 
-/// Crop positions weighted by their nearness to the hole: e^{−d/(2·size)}, d being the
+extension Adaptation {
+    /// Seconds one step of `options` takes here on this picture: a few steps to warm up,
+    /// then steps for about `seconds`, timed (nothing is scored, the copy is discarded).
+    /// Nil when the picture cannot be adapted.
+    public static func secondsPerStep(
+        _ model: PixelRNN, image: Image, occluded: [Bool], options: AdaptationOptions, seed: UInt64, threads: Int,
+        timing seconds: Double = 1
+    ) -> Double? {
+        let (pixels, _) = ChannelConversion.convert(image, toChannels: model.configuration.channels)
+        guard let plan = plan(occluded: occluded, width: image.width, height: image.height, cropSize: options.cropSize)
+        else { return nil }
+        var warm = options
+        warm.steps = 100_000  // the schedule's length does not change a step's cost
+        let run = StepRunner(model: model.copy(), plan: plan, pixels: pixels, occluded: occluded, width: image.width,
+                             height: image.height, options: warm, seed: seed, threads: threads)
+        for _ in 0..<5 { run.step() }
+        let started = Date()
+        var steps = 0
+        while steps < 100_000 {
+            run.step()
+            steps += 1
+            if Date().timeIntervalSince(started) >= seconds { break }
+        }
+        return Date().timeIntervalSince(started) / Double(steps)
+    }
+}
+
+/// The training steps of one adaptation: draws each step's crops (near the hole or
+/// uniformly, in a random orientation when the model supports them) and takes one
+/// optimiser step on the model, which it changes in place.
+private final class StepRunner {
+    private let model: PixelRNN
+    private let plan: Adaptation.Plan
+    private let pixels: [UInt8]
+    private let width: Int
+    private let options: AdaptationOptions
+    private let batch: Int
+    private let trainer: Trainer
+    private var random: RandomSource
+    private var pixelsOfBatch: [UInt8]
+    private let nearHole: NearHoleCrops?
+
+    init(model: PixelRNN, plan: Adaptation.Plan, pixels: [UInt8], occluded: [Bool], width: Int, height: Int,
+         options: AdaptationOptions, seed: UInt64, threads: Int) {
+        self.model = model
+        self.plan = plan
+        self.pixels = pixels
+        self.width = width
+        self.options = options
+        var adam = AdamConfiguration()
+        adam.learningRate = options.learningRate
+        adam.warmupSteps = 0
+        adam.totalSteps = options.steps
+        batch = max(2, options.batch)
+        trainer = Trainer(model: model, batchSize: batch, workers: 2, optimizer: adam, threads: max(1, threads))
+        random = RandomSource(seed: seed, stream: 0x6164_6170)
+        let c = model.configuration.channels
+        pixelsOfBatch = [UInt8](repeating: 0, count: batch * plan.cropSize * plan.cropSize * c)
+        nearHole = options.nearHoleShare > 0
+            ? NearHoleCrops(positions: plan.training, cropSize: plan.cropSize, decay: options.nearHoleScale,
+                            occluded: occluded, width: width, height: height)
+            : nil
+    }
+
+    func step() {
+        let c = model.configuration.channels, size = plan.cropSize
+        var orientations: [Int] = []
+        for k in 0..<batch {
+            var index: Int? = nil
+            if let nearHole, random.nextDouble() < options.nearHoleShare { index = nearHole.draw(random.nextDouble()) }
+            let position = plan.training[index ?? random.nextInt(below: plan.training.count)]
+            var sample: [UInt8] = []
+            sample.reserveCapacity(size * size * c)
+            for row in position.y..<(position.y + size) {
+                sample += pixels[((row * width + position.x) * c)..<((row * width + position.x + size) * c)]
+            }
+            if model.configuration.supportsOrientations {
+                let orientation = Orientation(rawValue: random.nextInt(below: 8))!
+                sample = orientation.scan(sample, width: size, height: size, channels: c)
+                orientations.append(orientation.rawValue)
+            }
+            pixelsOfBatch.replaceSubrange((k * sample.count)..<((k + 1) * sample.count), with: sample)
+        }
+        _ = pixelsOfBatch.withUnsafeBufferPointer {
+            trainer.trainStep(pixels: $0.baseAddress!, count: batch, height: size, width: size, orientations: orientations)
+        }
+    }
+}
+
+/// Crop positions weighted by their nearness to the hole: e^{−d/(decay·size)}, d being the
 /// chessboard distance from the crop's centre to the nearest occluded pixel.
 private struct NearHoleCrops {
     /// Cumulative weights over the positions, in their order.
     private var cumulative: [Double] = []
 
-    init(positions: [(y: Int, x: Int)], cropSize size: Int, occluded: [Bool], width: Int, height: Int) {
+    init(positions: [(y: Int, x: Int)], cropSize size: Int, decay: Double, occluded: [Bool], width: Int, height: Int) {
         let distance = chessboardDistances(to: occluded, width: width, height: height)
         var total = 0.0
         cumulative.reserveCapacity(positions.count)
         for position in positions {
             let d = distance[(position.y + size / 2) * width + position.x + size / 2]
-            total += d == Int.max ? 0 : exp(-Double(d) / Double(2 * size))
+            total += d == Int.max ? 0 : exp(-Double(d) / (decay * Double(size)))
             cumulative.append(total)
         }
     }

@@ -16,7 +16,7 @@ struct AdaptCommand: ParsableCommand {
     var mask: String?
     @Option(help: "Optimisation steps.")
     var steps: Int?
-    @Option(help: "Instead of --steps: the step count that fits this many seconds here (timed on a few steps first).")
+    @Option(help: "Instead of --steps: the step count that fits this many seconds here (timed on about a second of steps first).")
     var seconds: Double?
     @Option(help: "Random seed (crops, orientations).")
     var seed: UInt64 = 1
@@ -24,6 +24,8 @@ struct AdaptCommand: ParsableCommand {
     var learningRate: Float = AdaptationOptions().learningRate
     @Option(help: "Share of the crops (0…1) drawn near the hole, weighted by e^(−distance/(2·crop size)); the rest uniformly.")
     var nearHole: Double = AdaptationOptions().nearHoleShare
+    @Option(help: "Decay length of the near-hole weight, in crop sides.")
+    var nearHoleScale: Double = AdaptationOptions().nearHoleScale
     @Option(help: "Side of the square training crops.")
     var cropSize: Int = AdaptationOptions().cropSize
     @Option(help: "Crops per step.")
@@ -43,6 +45,7 @@ struct AdaptCommand: ParsableCommand {
         }
         guard batch >= 2 else { throw ValidationError("--batch must be ≥ 2") }
         guard (0...1).contains(nearHole) else { throw ValidationError("--near-hole must be between 0 and 1") }
+        guard nearHoleScale > 0, nearHoleScale.isFinite else { throw ValidationError("--near-hole-scale must be positive") }
     }
 
     func run() throws {
@@ -53,18 +56,14 @@ struct AdaptCommand: ParsableCommand {
         let loaded = try modelOption.model.map { try LoadedModel.load(path: $0) }
             ?? ModelCatalog.load(ModelCatalog.embeddedEntries()).model(forChannels: input.channels)
         var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity, cropSize: cropSize, batch: batch,
-                                        learningRate: learningRate, nearHoleShare: nearHole)
+                                        learningRate: learningRate, nearHoleShare: nearHole, nearHoleScale: nearHoleScale)
         if let seconds {
-            // Time a few steps, then enough for about half a second (the first steps pay for
-            // warming up, so they alone overestimate a step), and pick the count that fits.
-            var perStep = Double.infinity
-            for round in 0..<2 {
-                options.steps = round == 0 ? 5 : max(5, min(2_000, Int(0.5 / perStep)))
-                let probe = Adaptation.adapt(loaded.model, image: input, occluded: occlusion.occluded, options: options,
-                                             seed: seed, threads: compute.workers).summary
-                guard probe.adapted else { throw ValidationError("cannot adapt: \(probe.reason ?? "")") }
-                perStep = probe.seconds / Double(probe.steps)
-            }
+            // Time about a second of warm steps (the first few pay for warming up) on a
+            // discarded copy, then take the step count that fits.
+            guard let perStep = Adaptation.secondsPerStep(
+                loaded.model, image: input, occluded: occlusion.occluded, options: options, seed: seed,
+                threads: compute.workers, timing: min(1, seconds / 10))
+            else { throw ValidationError("cannot adapt: the visible region is too small for training crops") }
             options.steps = max(1, Int(seconds / perStep))
             print(String(format: "timing      %.4f s per step here: %d steps fit %.0f s", perStep, options.steps, seconds))
         }
