@@ -306,13 +306,11 @@ struct JobPublisher: Sendable {
         let inputs = try FS.list(job.directory).sorted().filter { !$0.hasPrefix(".") }
         var renamed: [String: String] = [:]
         for entry in inputs where SpoolNames.safeFileName(entry) != entry { renamed[SpoolNames.safeFileName(entry)] = entry }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var document: [String: Any] = [
             "name": job.name,
             "stage": failure.stage,
             "reason": failure.reason,
-            "failed_at": formatter.string(from: Date()),
+            "failed_at": Timestamp.iso8601(Date()),
             "attempts": job.attempts,
             "inputs": inputs,
             "model": processor.identity.jsonObject,
@@ -321,7 +319,7 @@ struct JobPublisher: Sendable {
         if !renamed.isEmpty { document["original_input_names"] = renamed }
         if let retry = job.retry, retry.failures > 0 {
             document["transient_failures"] = retry.failures
-            document["transient_since"] = formatter.string(from: Date(timeIntervalSince1970: retry.since))
+            document["transient_since"] = Timestamp.iso8601(Date(timeIntervalSince1970: retry.since))
         }
         let json = try JSONSerialization.data(
             withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

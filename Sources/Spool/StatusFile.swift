@@ -29,11 +29,7 @@ struct StatusSnapshot {
     var disk = DiskStatus()
     var fleet = FleetStatus()
 
-    private static func iso(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    private static func iso(_ date: Date) -> String { Timestamp.iso8601(date) }
 
     /// The JSON document (schema in `docs/daemon.md`).
     func json() throws -> [UInt8] {

@@ -146,3 +146,21 @@ struct JobOptionsTests {
         #expect(throws: SpoolError.self) { try options(json) }
     }
 }
+
+/// The spool's JSON times: ISO 8601 in UTC to the nearest millisecond, as Foundation's
+/// formatter writes and reads them.
+struct TimestampTests {
+    @Test(arguments: [
+        (0, "1970-01-01T00:00:00.000Z"), (0.9999, "1970-01-01T00:00:01.000Z"), (59.9994, "1970-01-01T00:00:59.999Z"),
+        (951_782_400.5, "2000-02-29T00:00:00.500Z"), (1_764_484_752.345678, "2025-11-30T06:39:12.346Z"),
+        (1_798_761_599.9996, "2027-01-01T00:00:00.000Z"), (-0.25, "1969-12-31T23:59:59.750Z"),
+    ])
+    func timestampsAreUTCToTheMillisecond(secondsSince1970: Double, expected: String) throws {
+        let date = Date(timeIntervalSince1970: secondsSince1970)
+        #expect(Timestamp.iso8601(date) == expected)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let read = try #require(formatter.date(from: Timestamp.iso8601(date)))
+        #expect(abs(read.timeIntervalSince1970 - secondsSince1970) <= 0.0005 + 1e-6)
+    }
+}
