@@ -282,17 +282,23 @@ public final class Figure {
                 alpha.withUnsafeMutableBufferPointer { planeOfAlpha in
                     for row in 0..<height {
                         let line = UnsafeRawPointer(data + row * stride)
+                        var out = rgb.baseAddress! + row * width * 3
                         for column in 0..<width {
                             let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
-                            let a = UInt8(word >> 24)
-                            let i = row * width + column
-                            rgb[i * 3] = unpremultiply(UInt8((word >> 16) & 0xFF), a)
-                            rgb[i * 3 + 1] = unpremultiply(UInt8((word >> 8) & 0xFF), a)
-                            rgb[i * 3 + 2] = unpremultiply(UInt8(word & 0xFF), a)
-                            if a != 255 {  // the plane starts opaque
-                                planeOfAlpha[i] = a
+                            let r = UInt8(truncatingIfNeeded: word >> 16), g = UInt8(truncatingIfNeeded: word >> 8)
+                            let b = UInt8(truncatingIfNeeded: word), a = UInt8(truncatingIfNeeded: word >> 24)
+                            if a == 255 {  // most of a figure: the samples are the colour
+                                out[0] = r
+                                out[1] = g
+                                out[2] = b
+                            } else {  // the plane starts opaque
+                                out[0] = unpremultiply(r, a)
+                                out[1] = unpremultiply(g, a)
+                                out[2] = unpremultiply(b, a)
+                                planeOfAlpha[row * width + column] = a
                                 opaque = false
                             }
+                            out += 3
                         }
                     }
                 }
