@@ -52,9 +52,7 @@ struct StatusSnapshot {
             "throughput_jobs_per_second": throughput,
             "last_error": lastError.map { ["message": $0, "at": lastErrorAt.map(Self.iso) ?? ""] as Any } ?? NSNull(),
         ]
-        let data = try JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return [UInt8](data) + [10]
+        return try JSONText.pretty(object) + [10]
     }
 
     /// The node_exporter textfile-collector format.

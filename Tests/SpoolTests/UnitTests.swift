@@ -164,3 +164,29 @@ struct TimestampTests {
         #expect(abs(read.timeIntervalSince1970 - secondsSince1970) <= 0.0005 + 1e-6)
     }
 }
+
+/// status.json's writer: what it writes reads back as the tree it was given.
+struct JSONTextTests {
+    @Test func aTreeReadsBackAsItWasWritten() throws {
+        let tree: [String: Any] = [
+            "text": "quote \" backslash \\ slash / tab \t newline \n bell \u{07} é ✓",
+            "integers": [0, -7, Int(Int32.max) + 1], "large": Int64(1) << 40, "unsigned": UInt64(18_000_000_000),
+            "numbers": [0.5, -2.25, 1e-7, 3.0, 123_456.789], "flags": [true, false], "nothing": NSNull(),
+            "nested": ["b": ["deeper": [String: Any]()], "a": [Any](), "c": [["x": 1]]],
+        ]
+        let bytes = try JSONText.pretty(tree)
+        let read = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        let again = try JSONSerialization.data(withJSONObject: read, options: [.sortedKeys])
+        let original = try JSONSerialization.data(withJSONObject: tree, options: [.sortedKeys])
+        #expect(again == original)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("{\n  \"flags\" : [\n    true,\n    false\n  ],\n"))
+        #expect(text.contains("\"unsigned\" : 18000000000"))
+        #expect(text.contains("\\u0007"))
+    }
+
+    @Test func nonFiniteNumbersAndOtherTypesAreRefused() {
+        #expect(throws: SpoolError.self) { try JSONText.pretty(["x": Double.nan]) }
+        #expect(throws: SpoolError.self) { try JSONText.pretty(["x": Date()]) }
+    }
+}
