@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One picture in a ``PanelLayout``, with an optional caption under it.
 public struct Panel: Sendable {
     /// The picture.
@@ -111,6 +113,17 @@ public struct PanelLayout: Sendable {
     func wrap(_ caption: String, width: Int, font: Font? = nil) -> [String] {
         let font = font ?? self.font
         guard !caption.isEmpty else { return [] }
+        let key = WrapKey(text: caption, width: width, font: font)
+        if let known = wrappedText.withLock({ $0[key] }) { return known }
+        let lines = wrapLines(caption, width: width, font: font)
+        wrappedText.withLock {
+            if $0.count >= 1024 { $0.removeAll(keepingCapacity: true) }
+            $0[key] = lines
+        }
+        return lines
+    }
+
+    private func wrapLines(_ caption: String, width: Int, font: Font) -> [String] {
         var lines: [String] = []
         for paragraph in caption.split(separator: "\n", omittingEmptySubsequences: false) {
             var line = ""
@@ -240,4 +253,15 @@ public struct PanelLayout: Sendable {
         }
         return figure.image
     }
+}
+
+/// Wrapped captions and titles by text, width and font: a job's preview wraps the same
+/// title at the same width as the jobs before it, and wrapping measures every prefix.
+/// Emptied when it reaches 1,024 entries.
+private let wrappedText = Mutex<[WrapKey: [String]]>([:])
+
+private struct WrapKey: Hashable {
+    var text: String
+    var width: Int
+    var font: Font
 }
