@@ -34,8 +34,8 @@ public struct AdaptationOptions: Sendable, Equatable {
     public static let minimumPositions = 16
 
     public init(
-        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 10, batch: Int = 2, learningRate: Float = 1e-4,
-        nearHoleShare: Double = 1, nearHoleScale: Double = 2
+        steps: Int = 0, maxSeconds: Double = 60, cropSize: Int = 10, batch: Int = 2, learningRate: Float = 2.8e-4,
+        nearHoleShare: Double = 1, nearHoleScale: Double = 1
     ) {
         self.steps = steps
         self.maxSeconds = maxSeconds
@@ -199,9 +199,11 @@ public enum Adaptation {
 }
 
 extension Adaptation {
-    /// Seconds one step of `options` takes here on this picture: a few steps to warm up,
-    /// then steps for about `seconds`, timed (nothing is scored, the copy is discarded).
-    /// Nil when the picture cannot be adapted.
+    /// Seconds one step of `options` takes here on this picture, timed on a discarded copy
+    /// (nothing is scored): steps for a quarter of `seconds` to warm up (a fresh process
+    /// pays for its first touches of memory), then ten blocks of steps of a tenth of
+    /// `seconds` each; the median block gives the figure, so that a pause of the machine
+    /// in one block does not move it. Nil when the picture cannot be adapted.
     public static func secondsPerStep(
         _ model: PixelRNN, image: Image, occluded: [Bool], options: AdaptationOptions, seed: UInt64, threads: Int,
         timing seconds: Double = 1
@@ -213,15 +215,18 @@ extension Adaptation {
         warm.steps = 100_000  // the schedule's length does not change a step's cost
         let run = StepRunner(model: model.copy(), plan: plan, pixels: pixels, occluded: occluded, width: image.width,
                              height: image.height, options: warm, seed: seed, threads: threads)
-        for _ in 0..<5 { run.step() }
-        let started = Date()
-        var steps = 0
-        while steps < 100_000 {
-            run.step()
-            steps += 1
-            if Date().timeIntervalSince(started) >= seconds { break }
+        func steps(for duration: Double) -> Double {
+            let started = Date()
+            var count = 0
+            repeat {
+                run.step()
+                count += 1
+            } while Date().timeIntervalSince(started) < duration && count < 100_000
+            return Date().timeIntervalSince(started) / Double(count)
         }
-        return Date().timeIntervalSince(started) / Double(steps)
+        _ = steps(for: seconds / 4)
+        let blocks = (0..<10).map { _ in steps(for: seconds / 10) }.sorted()
+        return (blocks[4] + blocks[5]) / 2
     }
 }
 

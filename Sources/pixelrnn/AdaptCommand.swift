@@ -22,9 +22,9 @@ struct AdaptCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Peak learning rate (Adam, cosine decay to 5 % over the steps).")
     var learningRate: Float = AdaptationOptions().learningRate
-    @Option(help: "Share of the crops (0…1) drawn near the hole, weighted by e^(−distance/(2·crop size)); the rest uniformly.")
+    @Option(help: "Share of the crops (0…1) drawn near the hole, weighted by e^(−distance/(scale·crop size)); the rest uniformly.")
     var nearHole: Double = AdaptationOptions().nearHoleShare
-    @Option(help: "Decay length of the near-hole weight, in crop sides.")
+    @Option(help: "The scale of --near-hole: the weight's decay length, in crop sides.")
     var nearHoleScale: Double = AdaptationOptions().nearHoleScale
     @Option(help: "Side of the square training crops.")
     var cropSize: Int = AdaptationOptions().cropSize
@@ -58,8 +58,8 @@ struct AdaptCommand: ParsableCommand {
         var options = AdaptationOptions(steps: steps ?? 0, maxSeconds: .infinity, cropSize: cropSize, batch: batch,
                                         learningRate: learningRate, nearHoleShare: nearHole, nearHoleScale: nearHoleScale)
         if let seconds {
-            // Time about a second of warm steps (the first few pay for warming up) on a
-            // discarded copy, then take the step count that fits.
+            // Time about a second of steps on a discarded copy after a short warm-up (the
+            // median of ten blocks), then take the step count that fits.
             guard let perStep = Adaptation.secondsPerStep(
                 loaded.model, image: input, occluded: occlusion.occluded, options: options, seed: seed,
                 threads: compute.workers, timing: min(1, seconds / 10))

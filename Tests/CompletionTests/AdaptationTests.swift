@@ -139,4 +139,32 @@ import TestSupport
         #expect(small.report.adaptation?.adapted == false)
         #expect(small.report.adaptation?.reason?.contains("too small") == true)
     }
+
+    @Test func timingAStepLeavesTheModelAsItWasAndRefusesATinyPicture() throws {
+        let model = try perturbedModel(channels: 1, levels: 256, spread: 0.3)
+        let before = Array(UnsafeBufferPointer(start: model.parameters.values, count: model.parameters.count))
+        let image = Image(width: Self.width, height: Self.height, channels: 1, pixels: Self.picture)
+        let options = AdaptationOptions(cropSize: 12, batch: 2)
+        let started = Date()
+        let perStep = try #require(Adaptation.secondsPerStep(
+            model, image: image, occluded: Self.hole, options: options, seed: 1, threads: 2, timing: 0.2))
+        #expect(perStep > 0 && perStep < 0.2)
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(Array(UnsafeBufferPointer(start: model.parameters.values, count: model.parameters.count)) == before)
+        let tiny = Image(width: 10, height: 10, channels: 1, filledWith: 9)
+        #expect(Adaptation.secondsPerStep(
+            model, image: tiny, occluded: (0..<100).map { $0 >= 50 }, options: options, seed: 1, threads: 1, timing: 0.2) == nil)
+    }
+
+    @Test func theNearHoleDecayLengthChangesWhichCropsAreDrawn() throws {
+        let model = try perturbedModel(channels: 1, levels: 256, spread: 0.3)
+        func weights(scale: Double) -> [Float] {
+            let options = AdaptationOptions(steps: 4, cropSize: 12, batch: 4, learningRate: 1e-3, nearHoleScale: scale)
+            let adapted = Adaptation.adapt(model, pixels: Self.picture, occluded: Self.hole, width: Self.width,
+                                           height: Self.height, options: options, seed: 2, threads: 1).model
+            return Array(UnsafeBufferPointer(start: adapted.parameters.values, count: adapted.parameters.count))
+        }
+        #expect(weights(scale: 1) == weights(scale: 1))
+        #expect(weights(scale: 1) != weights(scale: 8))
+    }
 }
