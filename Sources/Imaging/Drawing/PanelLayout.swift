@@ -117,7 +117,7 @@ public struct PanelLayout: Sendable {
         if let known = wrappedText.withLock({ $0[key] }) { return known }
         let lines = wrapLines(caption, width: width, font: font)
         wrappedText.withLock {
-            if $0.count >= 1024 { $0.removeAll(keepingCapacity: true) }
+            if $0.count >= wrappedTextLimit { $0.removeAll(keepingCapacity: true) }
             $0[key] = lines
         }
         return lines
@@ -257,8 +257,9 @@ public struct PanelLayout: Sendable {
 
 /// Wrapped captions and titles by text, width and font: a job's preview wraps the same
 /// title at the same width as the jobs before it, and wrapping measures every prefix.
-/// Emptied when it reaches 1,024 entries.
+/// Emptied when it reaches ``wrappedTextLimit`` entries, so it stays small whatever text comes.
 private let wrappedText = Mutex<[WrapKey: [String]]>([:])
+private let wrappedTextLimit = 1024
 
 private struct WrapKey: Hashable {
     var text: String
