@@ -109,6 +109,7 @@ def main():
     parser.add_argument("--gallery-budget", type=float, default=30)
     args = parser.parse_args()
     budgets = [float(b) for b in args.budgets.split(",") if b]
+    unit = " steps" if args.in_steps else "s"
     _, test = wallpapers.sources()
     work = tempfile.mkdtemp(prefix="adapt-curve-")
     rows, sheet_rows = [], []
@@ -139,7 +140,7 @@ def main():
             steps, took = adapt(args.model, image_path, mask_path, budget, adapted, args.learning_rate, args.seed, args.near_hole,
                                 args.batch, args.crop_size, "steps" if args.in_steps else "seconds", args.near_hole_scale)
             after = score(adapted, tiles)
-            print(f"{'':28s} {budget:4g} s: {steps:4d} steps in {took:5.1f} s → {after:.3f} ({after / before:.3f}×)", flush=True)
+            print(f"{'':28s} {budget:4g}{unit}: {steps:4d} steps in {took:5.1f} s → {after:.3f} ({after / before:.3f}×)", flush=True)
             rows.append(dict(picture=name, budget_s=budget, steps=steps, adapt_s=took, model_bpd=after, webp_bpd=webp_mean))
         if args.gallery:
             adapted = os.path.join(folder, f"adapted-{args.gallery_budget:g}.safetensors")
@@ -161,7 +162,7 @@ def main():
         chosen = [r for r in rows if r["budget_s"] == budget]
         mean = sum(r["model_bpd"] for r in chosen) / len(chosen)
         steps = sum(r["steps"] for r in chosen) / len(chosen)
-        print(f"{budget:7g}s {len(chosen):8d} {steps:10.0f} {mean:14.3f} {mean / base_mean:11.3f} {webp_mean:6.3f}")
+        print(f"{budget:7g}{unit} {len(chosen):8d} {steps:10.0f} {mean:14.3f} {mean / base_mean:11.3f} {webp_mean:6.3f}")
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()))

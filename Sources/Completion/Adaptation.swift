@@ -89,7 +89,17 @@ public enum Adaptation {
             a.cropSize == b.cropSize && a.training.elementsEqual(b.training, by: ==)
                 && a.heldOut.elementsEqual(b.heldOut, by: ==)
         }
+
+        /// The crop at `position` of an interleaved `width`-wide picture.
+        func crop(at position: (y: Int, x: Int), of pixels: [UInt8], width: Int, channels: Int) -> [UInt8] {
+            Completer.crop(pixels, width: width, channels: channels,
+                           to: PixelRect(x: position.x, y: position.y, width: cropSize, height: cropSize))
+        }
     }
+
+    /// Why a picture is not adapted when it has no room for training crops.
+    public static let tooSmall =
+        "the visible region is too small for training crops of at least \(AdaptationOptions.minimumCropSize) pixels outside the hole"
 
     /// Chooses the crops (see the type's description); nil when fewer than
     /// ``AdaptationOptions/minimumPositions`` training positions exist even at the
@@ -155,17 +165,11 @@ public enum Adaptation {
             return (model, summary)
         }
         guard let plan = plan(occluded: occluded, width: width, height: height, cropSize: options.cropSize) else {
-            summary.reason = "the visible region is too small for training crops of at least \(AdaptationOptions.minimumCropSize) pixels outside the hole"
+            summary.reason = tooSmall
             return (model, summary)
         }
         let c = model.configuration.channels, size = plan.cropSize
-        func crop(_ y: Int, _ x: Int) -> [UInt8] {
-            var out: [UInt8] = []
-            out.reserveCapacity(size * size * c)
-            for row in y..<(y + size) { out += pixels[((row * width + x) * c)..<((row * width + x + size) * c)] }
-            return out
-        }
-        let heldOutPixels = plan.heldOut.flatMap { crop($0.y, $0.x) }
+        let heldOutPixels = plan.heldOut.flatMap { plan.crop(at: $0, of: pixels, width: width, channels: c) }
         func heldOutBitsPerDim(_ m: PixelRNN) -> Double? {
             guard let nll = try? m.negativeLogLikelihoods(
                 of: heldOutPixels, count: plan.heldOut.count, height: size, width: size, workers: 1) else { return nil }
@@ -274,11 +278,7 @@ private final class StepRunner {
             var index: Int? = nil
             if let nearHole, random.nextDouble() < options.nearHoleShare { index = nearHole.draw(random.nextDouble()) }
             let position = plan.training[index ?? random.nextInt(below: plan.training.count)]
-            var sample: [UInt8] = []
-            sample.reserveCapacity(size * size * c)
-            for row in position.y..<(position.y + size) {
-                sample += pixels[((row * width + position.x) * c)..<((row * width + position.x + size) * c)]
-            }
+            var sample = plan.crop(at: position, of: pixels, width: width, channels: c)
             if model.configuration.supportsOrientations {
                 let orientation = Orientation(rawValue: random.nextInt(below: 8))!
                 sample = orientation.scan(sample, width: size, height: size, channels: c)

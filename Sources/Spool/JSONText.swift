@@ -22,7 +22,6 @@ enum JSONText {
         case let text as String: writeString(text, into: &out)
         case let flag as Bool: out += Array((flag ? "true" : "false").utf8)
         case let number as Int: out += Array(String(number).utf8)
-        case let number as Int32: out += Array(String(number).utf8)
         case let number as Int64: out += Array(String(number).utf8)
         case let number as UInt64: out += Array(String(number).utf8)
         case let number as Double:

@@ -63,7 +63,7 @@ struct AdaptCommand: ParsableCommand {
             guard let perStep = Adaptation.secondsPerStep(
                 loaded.model, image: input, occluded: occlusion.occluded, options: options, seed: seed,
                 threads: compute.workers, timing: min(1, seconds / 10))
-            else { throw ValidationError("cannot adapt: the visible region is too small for training crops") }
+            else { throw ValidationError("cannot adapt: \(Adaptation.tooSmall)") }
             options.steps = max(1, Int(seconds / perStep))
             print(String(format: "timing      %.4f s per step here: %d steps fit %.0f s", perStep, options.steps, seconds))
         }

@@ -215,14 +215,12 @@ final class FontFace: @unchecked Sendable {
     let cairoFace: OpaquePointer
     private let cachedMetrics = Mutex<[Double: FontMetrics]>([:])
     /// Advances measured before, by size and line: laying out a figure measures the same
-    /// captions and title prefixes again for every job. Emptied when it reaches
-    /// ``advanceCacheLimit`` entries, so it stays small whatever text comes.
-    private let cachedAdvances = Mutex<[AdvanceKey: Double]>([:])
+    /// captions and title prefixes again for every job.
+    private let cachedAdvances = BoundedCache<AdvanceKey, Double>(limit: 4096)
     private struct AdvanceKey: Hashable {
         var size: Double
         var line: String
     }
-    static let advanceCacheLimit = 4096
 
     private init(cairoFace: OpaquePointer) {
         self.cairoFace = cairoFace
@@ -274,18 +272,13 @@ final class FontFace: @unchecked Sendable {
     /// The horizontal advance of one line of text.
     func advance(of line: String, size: Double) -> Double {
         guard !line.isEmpty else { return 0 }
-        let key = AdvanceKey(size: size, line: line)
-        if let known = cachedAdvances.withLock({ $0[key] }) { return known }
-        let advance = withScaledFont(size: size) { scaled in
-            var extents = cairo_text_extents_t()
-            cairo_scaled_font_text_extents(scaled, line, &extents)
-            return extents.x_advance.isFinite ? extents.x_advance : 0
+        return cachedAdvances.value(for: AdvanceKey(size: size, line: line)) {
+            withScaledFont(size: size) { scaled in
+                var extents = cairo_text_extents_t()
+                cairo_scaled_font_text_extents(scaled, line, &extents)
+                return extents.x_advance.isFinite ? extents.x_advance : 0
+            }
         }
-        cachedAdvances.withLock {
-            if $0.count >= Self.advanceCacheLimit { $0.removeAll(keepingCapacity: true) }
-            $0[key] = advance
-        }
-        return advance
     }
 
     func metrics(size: Double) -> FontMetrics {

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// One picture in a ``PanelLayout``, with an optional caption under it.
 public struct Panel: Sendable {
     /// The picture.
@@ -113,14 +111,9 @@ public struct PanelLayout: Sendable {
     func wrap(_ caption: String, width: Int, font: Font? = nil) -> [String] {
         let font = font ?? self.font
         guard !caption.isEmpty else { return [] }
-        let key = WrapKey(text: caption, width: width, font: font)
-        if let known = wrappedText.withLock({ $0[key] }) { return known }
-        let lines = wrapLines(caption, width: width, font: font)
-        wrappedText.withLock {
-            if $0.count >= wrappedTextLimit { $0.removeAll(keepingCapacity: true) }
-            $0[key] = lines
+        return wrappedText.value(for: WrapKey(text: caption, width: width, font: font)) {
+            wrapLines(caption, width: width, font: font)
         }
-        return lines
     }
 
     private func wrapLines(_ caption: String, width: Int, font: Font) -> [String] {
@@ -257,9 +250,7 @@ public struct PanelLayout: Sendable {
 
 /// Wrapped captions and titles by text, width and font: a job's preview wraps the same
 /// title at the same width as the jobs before it, and wrapping measures every prefix.
-/// Emptied when it reaches ``wrappedTextLimit`` entries, so it stays small whatever text comes.
-private let wrappedText = Mutex<[WrapKey: [String]]>([:])
-private let wrappedTextLimit = 1024
+private let wrappedText = BoundedCache<WrapKey, [String]>(limit: 1024)
 
 private struct WrapKey: Hashable {
     var text: String
