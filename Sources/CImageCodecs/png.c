@@ -296,9 +296,13 @@ int CImageCodecs_png_encode(const void *pixels, uint32_t width, uint32_t height,
     if (out != NULL) *out = NULL;
     if (out_size != NULL) *out_size = 0;
     if (pixels == NULL || out == NULL || out_size == NULL || width == 0 || height == 0 ||
-        channels < 1 || channels > 4 || (content != CImageCodecs_PNG_PHOTO && content != CImageCodecs_PNG_FIGURE)) {
+        channels < 1 || channels > 4 ||
+        (content != CImageCodecs_PNG_PHOTO && content != CImageCodecs_PNG_FIGURE && content != CImageCodecs_PNG_JOB_FIGURE)) {
         cimagecodecs_set_message(message, message_capacity, "invalid arguments");
         return CImageCodecs_INVALID_ARGUMENT;
+    }
+    if (content == CImageCodecs_PNG_JOB_FIGURE) {
+        return cimagecodecs_png_encode_figure(pixels, width, height, channels, out, out_size, message, message_capacity);
     }
     static const int color_types[5] = {
         0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA,

@@ -36,7 +36,7 @@ public func writeJobOutputs(
         try makeDirectory(directory + "/samples")
         for (k, sample) in result.samples.enumerated() { files.append(("samples/sample-\(k + 1).png", .photo, { sample })) }
     }
-    files.append(("preview.png", .figure, { previewImage(result) }))
+    files.append(("preview.png", .jobFigure, { previewImage(result) }))
     let failures = OutputFailures()
     let list = files
     let workers = max(1, min(threads, list.count))

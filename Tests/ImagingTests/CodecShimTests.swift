@@ -47,7 +47,7 @@ import Testing
         var output: UnsafeMutableRawPointer?
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
-        for (channels, content): (Int32, Int32) in [(0, 0), (5, 0), (1, -1), (1, 2)] {
+        for (channels, content): (Int32, Int32) in [(0, 0), (5, 0), (1, -1), (1, 3)] {
             let status = pixels.withUnsafeBytes {
                 CImageCodecs_png_encode($0.baseAddress, 2, 2, channels, content, &output, &size, &message, message.count)
             }
