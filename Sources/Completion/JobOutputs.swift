@@ -36,7 +36,9 @@ public func writeJobOutputs(
         try makeDirectory(directory + "/samples")
         for (k, sample) in result.samples.enumerated() { files.append(("samples/sample-\(k + 1).png", .photo, { sample })) }
     }
-    files.append(("preview.png", .jobFigure, { previewImage(result) }))
+    // Small pictures are scaled up in the preview, which the fast encoder for per-job
+    // figures packs well; larger ones keep zlib, whose files are half the size there.
+    files.append(("preview.png", previewScale(result) > 1 ? .jobFigure : .figure, { previewImage(result) }))
     let failures = OutputFailures()
     let list = files
     let workers = max(1, min(threads, list.count))
@@ -62,7 +64,7 @@ public func writeJobOutputs(
 public func previewImage(_ result: CompletionResult) -> Image {
     let region = previewRegion(result)
     let w = region.width, h = region.height
-    let scale = max(1, min(4, 160 / max(w, h)))
+    let scale = previewScale(result)
     // At most eight completions (three for pictures over 128 pixels), the selected one first.
     let shown = max(w, h) > 128 ? 3 : 8
     var order = [result.selectedIndex]
@@ -87,6 +89,13 @@ public func previewImage(_ result: CompletionResult) -> Image {
         completions: order.map { crop(result.samples[$0]) },
         nll: Completer.crop(result.pixelNLL, width: result.input.width, channels: 1, to: region).map { $0 / log(2.0) },
         scale: scale, title: title, unit: "NLL, bits per pixel")
+}
+
+/// How many times the preview enlarges its pictures: up to 4, so that they are about 160
+/// pixels on their long side; 1 for pictures over 80 pixels.
+func previewScale(_ result: CompletionResult) -> Int {
+    let region = previewRegion(result)
+    return max(1, min(4, 160 / max(region.width, region.height)))
 }
 
 /// What the preview shows: the whole picture, or, for a windowed completion of a
