@@ -178,14 +178,8 @@ public final class Figure {
     public func draw(_ image: Image, x: Int, y: Int, scale: Int = 1) {
         precondition(scale >= 1, "scale must be at least 1")
         guard image.width > 0, image.height > 0 else { return }
-        let source = makeSurface(width: image.width, height: image.height, opaque: image.alpha == nil) { i in
-            let c =
-                image.channels == 1
-                ? RGB(gray: image.pixels[i])
-                : RGB(image.pixels[i * 3], image.pixels[i * 3 + 1], image.pixels[i * 3 + 2])
-            return (c, image.alpha?[i] ?? 255)
-        }
-        paintScaled(source, width: image.width, height: image.height, x: x, y: y, scale: scale)
+        precondition(image.channels == 1 || image.channels == 3, "pictures are gray or RGB")
+        paintScaled(pictureSurface(image), width: image.width, height: image.height, x: x, y: y, scale: scale)
     }
 
     /// Lays a colour over the marked pixels of a mask, e.g. the occluded region of a picture
@@ -232,6 +226,41 @@ public final class Figure {
         cairo_fill(context)
     }
 
+    /// A cairo image surface holding a gray or RGB picture, premultiplied where it has an
+    /// alpha plane. (A job's preview pastes several pictures: one pass per row, no call per pixel.)
+    private func pictureSurface(_ image: Image) -> OpaquePointer {
+        let width = image.width, height = image.height, gray = image.channels == 1
+        let source = cairo_image_surface_create(image.alpha == nil ? CAIRO_FORMAT_RGB24 : CAIRO_FORMAT_ARGB32,
+                                                Int32(width), Int32(height))!
+        cairo_surface_flush(source)
+        guard let data = cairo_image_surface_get_data(source) else { return source }
+        let stride = Int(cairo_image_surface_get_stride(source))  // a multiple of 4
+        image.pixels.withUnsafeBufferPointer { samples in
+            for row in 0..<height {
+                let line = UnsafeMutableRawPointer(data + row * stride).assumingMemoryBound(to: UInt32.self)
+                if gray {
+                    for column in 0..<width {
+                        let g = UInt32(samples[row * width + column])
+                        line[column] = 0xFF00_0000 | g << 16 | g << 8 | g
+                    }
+                } else {
+                    for column in 0..<width {
+                        let i = (row * width + column) * 3
+                        line[column] = 0xFF00_0000 | UInt32(samples[i]) << 16 | UInt32(samples[i + 1]) << 8 | UInt32(samples[i + 2])
+                    }
+                }
+                guard let alpha = image.alpha else { continue }
+                for column in 0..<width where alpha[row * width + column] != 255 {
+                    let word = line[column]
+                    let colour = RGB(UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word))
+                    line[column] = premultipliedARGB(colour, alpha: alpha[row * width + column])
+                }
+            }
+        }
+        cairo_surface_mark_dirty(source)
+        return source
+    }
+
     /// A cairo image surface filled from `pixel(i)` (colour and straight alpha of pixel `i`).
     private func makeSurface(
         width: Int, height: Int, opaque: Bool, pixel: (Int) -> (RGB, UInt8)
@@ -272,39 +301,37 @@ public final class Figure {
     /// opaque (cairo's premultiplied native-endian ARGB words are converted to straight RGB).
     public var image: Image {
         cairo_surface_flush(surface)
-        let count = width * height
-        var pixels = [UInt8](repeating: 0, count: count * 3)
-        var alpha = [UInt8](repeating: 255, count: count)
-        var opaque = true
-        if cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(surface) {
-            let stride = Int(cairo_image_surface_get_stride(surface))
-            pixels.withUnsafeMutableBufferPointer { rgb in
-                alpha.withUnsafeMutableBufferPointer { planeOfAlpha in
-                    for row in 0..<height {
-                        let line = UnsafeRawPointer(data + row * stride)
-                        var out = rgb.baseAddress! + row * width * 3
-                        for column in 0..<width {
-                            let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
-                            let r = UInt8(truncatingIfNeeded: word >> 16), g = UInt8(truncatingIfNeeded: word >> 8)
-                            let b = UInt8(truncatingIfNeeded: word), a = UInt8(truncatingIfNeeded: word >> 24)
-                            if a == 255 {  // most of a figure: the samples are the colour
-                                out[0] = r
-                                out[1] = g
-                                out[2] = b
-                            } else {  // the plane starts opaque
-                                out[0] = unpremultiply(r, a)
-                                out[1] = unpremultiply(g, a)
-                                out[2] = unpremultiply(b, a)
-                                planeOfAlpha[row * width + column] = a
-                                opaque = false
-                            }
-                            out += 3
-                        }
+        let w = width, h = height, count = w * h
+        var alpha: [UInt8]?
+        guard cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS, let data = cairo_image_surface_get_data(surface) else {
+            return Image(width: w, height: h, channels: 3, pixels: [UInt8](repeating: 0, count: count * 3))
+        }
+        let stride = Int(cairo_image_surface_get_stride(surface))
+        // One 4-byte store per pixel, each overwriting the spare byte of the one before:
+        // one byte of room past the end.
+        let pixels = [UInt8](unsafeUninitializedCapacity: count * 3 + 1) { rgb, initialized in
+            let base = UnsafeMutableRawPointer(rgb.baseAddress!)
+            for row in 0..<h {
+                let line = UnsafeRawPointer(data + row * stride)
+                for column in 0..<w {
+                    let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
+                    let at = (row * w + column) * 3
+                    let a = UInt8(truncatingIfNeeded: word >> 24)
+                    if a == 255 {  // most of a figure: the samples are the colour
+                        let rgbx = (word >> 16) & 0xFF | word & 0xFF00 | (word & 0xFF) << 16  // R, G, B, 0 in memory
+                        base.storeBytes(of: rgbx.littleEndian, toByteOffset: at, as: UInt32.self)
+                    } else {
+                        base.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word >> 16), a), toByteOffset: at, as: UInt8.self)
+                        base.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word >> 8), a), toByteOffset: at + 1, as: UInt8.self)
+                        base.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word), a), toByteOffset: at + 2, as: UInt8.self)
+                        if alpha == nil { alpha = [UInt8](repeating: 255, count: count) }
+                        alpha![row * w + column] = a
                     }
                 }
             }
+            initialized = count * 3
         }
-        return Image(width: width, height: height, channels: 3, pixels: pixels, alpha: opaque ? nil : alpha)
+        return Image(width: w, height: h, channels: 3, pixels: pixels, alpha: alpha)
     }
 }
 
