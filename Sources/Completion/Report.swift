@@ -40,7 +40,7 @@ public struct CompletionReport: Codable, Sendable, Equatable {
     /// The current schema version.
     public static let currentFormatVersion = 1
 
-    /// A JSON encoder for reports: snake_case keys, sorted and indented; non-finite
+    /// A JSON encoder for reports (``jsonData()`` writes the same bytes faster): snake_case keys, sorted and indented; non-finite
     /// numbers (which a valid report does not contain) as the strings "inf", "-inf", "nan".
     public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
@@ -60,12 +60,13 @@ public struct CompletionReport: Codable, Sendable, Equatable {
         return decoder
     }
 
-    /// The report as UTF-8 JSON, ending with a newline.
+    /// The report as UTF-8 JSON, ending with a newline: what ``encoder`` writes, written by
+    /// ``ReportJSON`` in a fraction of the time.
     public func jsonData() -> Data {
-        // Every member is a plain value type with finite-or-stringified numbers: encoding cannot fail.
-        var data = try! Self.encoder.encode(self)
-        data.append(0x0A)
-        return data
+        // Plain value types with finite-or-stringified numbers, no dates: encoding cannot fail.
+        var bytes = try! ReportJSON.encode(self)
+        bytes.append(0x0A)
+        return Data(bytes)
     }
 }
 
