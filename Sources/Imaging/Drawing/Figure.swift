@@ -310,23 +310,23 @@ public final class Figure {
         // One 4-byte store per pixel, each overwriting the spare byte of the one before:
         // one byte of room past the end.
         let pixels = [UInt8](unsafeUninitializedCapacity: count * 3 + 1) { rgb, initialized in
-            let base = UnsafeMutableRawPointer(rgb.baseAddress!)
+            var out = UnsafeMutableRawPointer(rgb.baseAddress!)
             for row in 0..<h {
-                let line = UnsafeRawPointer(data + row * stride)
+                let line = UnsafeRawPointer(data + row &* stride).assumingMemoryBound(to: UInt32.self)  // 4-byte aligned
                 for column in 0..<w {
-                    let word = line.loadUnaligned(fromByteOffset: column * 4, as: UInt32.self)
-                    let at = (row * w + column) * 3
-                    let a = UInt8(truncatingIfNeeded: word >> 24)
-                    if a == 255 {  // most of a figure: the samples are the colour
+                    let word = line[column]
+                    if word >= 0xFF00_0000 {  // opaque, most of a figure: the samples are the colour
                         let rgbx = (word >> 16) & 0xFF | word & 0xFF00 | (word & 0xFF) << 16  // R, G, B, 0 in memory
-                        base.storeBytes(of: rgbx.littleEndian, toByteOffset: at, as: UInt32.self)
+                        out.storeBytes(of: rgbx.littleEndian, as: UInt32.self)
                     } else {
-                        base.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word >> 16), a), toByteOffset: at, as: UInt8.self)
-                        base.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word >> 8), a), toByteOffset: at + 1, as: UInt8.self)
-                        base.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word), a), toByteOffset: at + 2, as: UInt8.self)
+                        let a = UInt8(truncatingIfNeeded: word >> 24)
+                        out.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word >> 16), a), as: UInt8.self)
+                        out.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word >> 8), a), toByteOffset: 1, as: UInt8.self)
+                        out.storeBytes(of: unpremultiply(UInt8(truncatingIfNeeded: word), a), toByteOffset: 2, as: UInt8.self)
                         if alpha == nil { alpha = [UInt8](repeating: 255, count: count) }
                         alpha![row * w + column] = a
                     }
+                    out += 3
                 }
             }
             initialized = count * 3
