@@ -18,7 +18,7 @@ import Testing
     }
 
     /// Pictures of every kind the encoder treats differently: noise (all literals), flat
-    /// (one run much longer than a match), scaled up (repeats one pixel and one row back),
+    /// (one run much longer than a match), white (rows of 255, the checksum's largest sums), scaled up (repeats one pixel and one row back),
     /// a gradient (every row new), one pixel, and rows too long to refer back to.
     static func pictures(channels: Int) -> [(String, Image)] {
         var random = Bytes(state: UInt64(channels))
@@ -38,6 +38,7 @@ import Testing
         return [
             ("noise", image(37, 23) { x, y, c in noise[(y * 37 + x) * channels + c] }),
             ("flat", image(300, 40) { _, _, c in UInt8(200 + c) }),
+            ("white", image(2000, 20) { _, _, _ in 255 }),  // the largest sums the checksum meets
             ("scaled", image(12 * 5, 9 * 5) { x, y, c in small[((y / 5) * 12 + x / 5) * channels + c] }),
             ("gradient", image(64, 300) { x, y, c in UInt8(truncatingIfNeeded: y * 3 + (x > 40 ? c : 0)) }),
             ("one pixel", image(1, 1) { _, _, c in UInt8(17 * (c + 1)) }),
