@@ -11,14 +11,20 @@ import SystemPackage
 ///
 /// What it delegates: which files form jobs and when to claim them to ``InboxPlanner``
 /// (pure); moving files into and out of `work/` to ``WorkFolders``; running and publishing
-/// a job to ``JobPublisher`` on the `jobs` queue (at most `workers` at a time); reading PNG
+/// a job to ``JobPublisher`` on the `jobs` queue (at most `workers` processing at a time; a
+/// job that is publishing lets the next one start); reading PNG
 /// headers to the `probes` queue and loading a model on SIGHUP to the `loading` queue, so
 /// that nothing slow runs on the control queue, whose heartbeat sends the watchdog pings.
 actor DaemonLoop {
     /// Claimed jobs: waiting for a worker, running, or waiting out a retry's backoff.
     struct JobBook {
         var queued: [Job] = []
+        /// Jobs whose run has not ended: processing, then publishing.
         var running: [String: Job] = [:]
+        /// Tokens of the running jobs still processing. Each holds one of the `workers`
+        /// places; a job that is publishing (fsyncs and renames, mostly waiting on the
+        /// disk) has given its place to the next one.
+        var processing: Set<String> = []
         /// Jobs found in flight after a process died: each runs alone, before any other job
         /// starts (see ``CrashAttribution``).
         var alone: [Job] = []
@@ -90,7 +96,6 @@ actor DaemonLoop {
     }
 
     nonisolated let control: ControlQueue
-    private nonisolated let jobsQueue = DispatchQueue(label: "pixelrnnd.jobs", attributes: .concurrent)
     nonisolated let probeQueue = DispatchQueue(label: "pixelrnnd.probes")
     nonisolated let loading = DispatchQueue(label: "pixelrnnd.loading")
 
@@ -464,11 +469,11 @@ actor DaemonLoop {
             if jobs.running.isEmpty { start(jobs.alone.removeFirst(), processor: processor) }
             return
         }
-        while jobs.running.count < configuration.workers, !jobs.queued.isEmpty {
+        while jobs.processing.count < configuration.workers, !jobs.queued.isEmpty {
             start(jobs.queued.removeFirst(), processor: processor)
         }
         // Back-pressure: rescan once half the claim capacity is free, not after every job.
-        if jobs.backlog, jobs.queued.count + jobs.running.count <= (configuration.workers + configuration.queueCapacity) / 2 {
+        if jobs.backlog, jobs.queued.count + jobs.processing.count <= (configuration.workers + configuration.queueCapacity) / 2 {
             jobs.backlog = false
             requestScan()
         }
@@ -476,18 +481,24 @@ actor DaemonLoop {
 
     private func start(_ job: Job, processor: any JobProcessor) {
         jobs.running[job.token] = job
+        jobs.processing.insert(job.token)
         // Before the job's `.running` marker exists, the lease says that several are in
         // flight, so that a death now charges none of them (see ``CrashAttribution``).
-        if jobs.running.count >= 2, !lease.writtenSeveral { writeLease() }
+        if jobs.processing.count >= 2, !lease.writtenSeveral { writeLease() }
         job.phase.withLock { $0 = .running }
         runners.enter()
-        jobsQueue.async(execute: runner(job, processor: processor, configuration: configuration))
+        // A queue of its own per job: serial queues get a thread whenever they have work,
+        // while a shared concurrent queue keeps to one thread per core, so that a job
+        // waiting on the disk while it publishes would keep the next one from starting.
+        DispatchQueue(label: "pixelrnnd.job").async(execute: runner(job, processor: processor, configuration: configuration))
     }
 
     private nonisolated func runner(_ job: Job, processor: any JobProcessor, configuration: DaemonConfiguration) -> @Sendable () -> Void {
         { [self] in
             defer { self.runners.leave() }
-            let outcome = self.publisher.run(job, processor: processor, configuration: configuration)
+            let outcome = self.publisher.run(job, processor: processor, configuration: configuration) {
+                self.post { $0.processingEnded(job) }
+            }
             // A job the drain returned may have written into its folder after the drain
             // removed it; now that its run is over, nothing else will.
             if job.phase.withLock({ $0 == .returned }) { WorkFolders.removeReturnedFolder(of: job) }
@@ -495,12 +506,21 @@ actor DaemonLoop {
         }
     }
 
+    /// The job's processor is done and its result is being published: its worker place
+    /// goes to the next job.
+    func processingEnded(_ job: Job) {
+        guard jobs.processing.remove(job.token) != nil else { return }
+        if jobs.processing.count <= 1, lease.writtenSeveral { writeLease() }
+        startJobs()
+    }
+
     func jobFinished(_ job: Job, outcome: JobPublisher.Outcome) {
         // After the drain only the jobs it returned (and cancelled) still end: the drain
         // accounted for them, and the lease already says that this run has stopped.
         if case .stopped = state { return }
         jobs.running[job.token] = nil
-        if jobs.running.count <= 1, lease.writtenSeveral { writeLease() }
+        jobs.processing.remove(job.token)
+        if jobs.processing.count <= 1, lease.writtenSeveral { writeLease() }
         job.runsAlone = false
         job.phase.withLock { if $0 != .returned { $0 = .finished } }
         let now = Self.monotonic()
@@ -588,7 +608,7 @@ actor DaemonLoop {
         let now = Self.monotonic()
         lease.renewal += 1
         let content = LeaseRecord(owner: identity, renewal: lease.renewal, state: stopped ? "stopped" : "running",
-                                  inFlight: jobs.running.count, leaseSeconds: configuration.lease)
+                                  inFlight: jobs.processing.count, leaseSeconds: configuration.lease)
         do {
             try FS.rewriteInPlace(configuration.leases.appending(identity.run), Array(content.text.utf8))
         } catch {
@@ -598,7 +618,7 @@ actor DaemonLoop {
             return
         }
         lease.failedAt = nil
-        lease.writtenSeveral = jobs.running.count >= 2
+        lease.writtenSeveral = jobs.processing.count >= 2
         if let last = lease.renewedAt, now - last >= configuration.lease {
             lease.lapses += 1
             logger.warning("the lease was renewed late; other daemons may have taken over this daemon's jobs", metadata: [

@@ -48,9 +48,18 @@ struct JobPublisher: Sendable {
 
     /// Runs one job: process, then publish to `outbox/` or `failed/`. While the processor
     /// runs, the work folder holds the marker `.running.RUN` (see ``CrashAttribution``).
-    func run(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration) -> Outcome {
+    /// - Parameter processingEnded: called once, when nothing but publishing (copies,
+    ///   fsyncs, renames) is left, or when the run ends without processing.
+    func run(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration,
+             processingEnded: @escaping () -> Void = {}) -> Outcome {
+        var ended = false
+        let endProcessing = {
+            if !ended { processingEnded() }
+            ended = true
+        }
+        defer { endProcessing() }
         if Self.wasTakenOver(job) { return .lost }
-        let outcome = runOwned(job, processor: processor, configuration: c)
+        let outcome = runOwned(job, processor: processor, configuration: c, processingEnded: endProcessing)
         switch outcome {
         case .published, .failed, .lost:
             return outcome
@@ -65,7 +74,8 @@ struct JobPublisher: Sendable {
         do { return try FS.metadata(job.directory) == nil } catch { return false }
     }
 
-    private func runOwned(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration) -> Outcome {
+    private func runOwned(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration,
+                          processingEnded: () -> Void) -> Outcome {
         var log = logger
         log[metadataKey: "job"] = "\(job.name)"
         log[metadataKey: "token"] = "\(job.token)"
@@ -82,13 +92,18 @@ struct JobPublisher: Sendable {
         if failure == nil {
             let marker = job.directory.appending(CrashAttribution.markerPrefix + runName)
             markRunning(marker, log: log)
-            let outcome = process(job, processor: processor, configuration: c, log: log)
+            let outcome = process(job, processor: processor, configuration: c, log: log) {
+                // The processor is done: a death from here on is not this job's doing.
+                try? FS.unlink(marker)
+                processingEnded()
+            }
             try? FS.unlink(marker)
             switch outcome {
             case let .finished(outcome): return outcome
             case let .failed(decided): failure = decided
             }
         }
+        processingEnded()
         return publishFailure(job, failure!, processor: processor, configuration: c, log: log)
     }
 
@@ -100,7 +115,7 @@ struct JobPublisher: Sendable {
 
     /// Runs the processor and publishes its result to `outbox/`.
     private func process(_ job: Job, processor: any JobProcessor, configuration c: DaemonConfiguration,
-                         log: Logger) -> Processed {
+                         log: Logger, processingEnded: () -> Void) -> Processed {
         let temporary = job.directory.appending(Self.resultFolder)
         let delay = UInt32(min(c.debugJobDelayMilliseconds, 600_000)) * 1000
         if !c.debugCrashJobName.isEmpty, job.name == c.debugCrashJobName {
@@ -139,6 +154,7 @@ struct JobPublisher: Sendable {
             try? FS.removeTree(temporary)
             return .finished(.returned)
         }
+        processingEnded()
         do {
             try copyInputs(of: job, into: temporary)
             let published = try publish(job, temporary: temporary, into: c.outbox, marker: "outbox",

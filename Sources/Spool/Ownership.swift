@@ -51,7 +51,8 @@ struct LeaseRecord: Sendable, Equatable {
     var renewal: Int
     /// `running`, or `stopped` once the daemon has exited cleanly (its jobs may be taken at once).
     var state: String
-    /// Jobs the run had in flight at the last write. It is rewritten whenever the run goes
+    /// Jobs the run was processing at the last write (a job that is publishing no longer
+    /// counts: its processor is done). It is rewritten whenever the run goes
     /// from one job in flight to several or back, so that after a death it tells whether
     /// the job found in flight was alone (``CrashAttribution``).
     var inFlight: Int

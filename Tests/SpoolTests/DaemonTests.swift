@@ -82,6 +82,26 @@ struct DaemonTests {
         #expect(h.names(h.failed).isEmpty)
     }
 
+    /// A job that is publishing (here held between its `.done` marker and the rename) has
+    /// given its worker to the next job: with one worker, two results wait for their
+    /// renames at once, and both are published.
+    @Test func aJobThatIsPublishingLetsTheNextOneStart() throws {
+        let h = try DaemonHarness(settings: ["workers": "1"])
+        try h.start(["--debug-publish-pause-ms", "3000"])
+        defer { h.stop() }
+        for name in ["first.png", "second.png"] { try h.drop(name, Self.rgba) }
+        try h.eventually(20, "both results complete, neither renamed yet") {
+            let folders = (try? FileManager.default.contentsOfDirectory(atPath: h.work.path)) ?? []
+            let done = folders.filter {
+                FileManager.default.fileExists(atPath: h.work.appendingPathComponent($0).appendingPathComponent(".done").path)
+            }
+            return done.count == 2 && h.names(h.outbox).isEmpty
+        }
+        try h.eventually(20, "both published") { h.names(h.outbox) == ["first", "second"] }
+        #expect(h.names(h.failed).isEmpty)
+        try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
+    }
+
     @Test func fiveHundredFilesAreEachProcessedOnceWithStatusAlwaysValid() throws {
         let h = try DaemonHarness(settings: ["workers": "2", "queue_capacity": "8"])
         try h.start()
