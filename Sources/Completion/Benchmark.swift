@@ -137,3 +137,52 @@ public enum CompletionBenchmark {
         return Image(width: w, height: h, channels: c, pixels: pixels)
     }
 }
+
+/// What one small daemon job costs, stage by stage, on one thread: the completion (sampling,
+/// the NLL map and the report), then what the daemon adds to it (the preview, its PNG,
+/// completed.png, report.json and writing the job's folder). For `pixelrnn bench --job-stages`.
+public enum JobStagesBenchmark {
+    /// Milliseconds per job of each stage, in order.
+    /// - Parameters:
+    ///   - completer: The model that serves the job (the default model for the published figures).
+    ///   - image: The job's picture.
+    ///   - mask: Its occlusion.
+    ///   - folder: Where the job's folder is written (again and again; removed at the end).
+    ///   - seconds: Measuring time per stage, after one warm-up run.
+    /// - Throws: `CompletionError` when the completion or a write fails.
+    public static func run(
+        completer: Completer, image: Image, mask: Mask, folder: String, seconds: Double = 1
+    ) throws(CompletionError) -> [(stage: String, milliseconds: Double)] {
+        let options = CompletionOptions(samples: 1, seed: 1, threads: 1)
+        var result = try completer.complete(image, mask: mask, options: options)
+        let preview = previewImage(result)
+        let content: PNGContent = previewScale(result) > 1 ? .jobFigure : .figure
+        func time(_ body: () throws(CompletionError) -> Void) throws(CompletionError) -> Double {
+            try body()
+            let clock = ContinuousClock()
+            let start = clock.now
+            var runs = 0
+            repeat {
+                try body()
+                runs += 1
+            } while Completion.seconds(clock.now - start) < seconds
+            return 1000 * Completion.seconds(clock.now - start) / Double(runs)
+        }
+        func encode(_ image: Image, _ content: PNGContent) throws(CompletionError) {
+            do { _ = try image.encodePNG(content: content) } catch { throw CompletionError(error, path: "(memory)") }
+        }
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        return [
+            ("completion (sampling, NLL map, report)", try time { () throws(CompletionError) in
+                result = try completer.complete(image, mask: mask, options: options)
+            }),
+            ("preview: drawing", try time { () throws(CompletionError) in _ = previewImage(result) }),
+            ("preview: PNG", try time { () throws(CompletionError) in try encode(preview, content) }),
+            ("completed.png", try time { () throws(CompletionError) in try encode(result.completed, .photo) }),
+            ("report.json", try time { () throws(CompletionError) in _ = result.report.jsonData() }),
+            ("writing the job's folder (the four rows above, and the files)", try time { () throws(CompletionError) in
+                try writeJobOutputs(result, to: folder)
+            }),
+        ]
+    }
+}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Completion
+import Imaging
 import PixelRNN
 
 /// `pixelrnn bench`: training and evaluation speed of the BENCH-ROW model
@@ -18,6 +19,8 @@ struct BenchCommand: ParsableCommand {
     var skipCompletion = false
     @Flag(help: "Only the completion timings (no sgemm, training or evaluation rows).")
     var completionOnly = false
+    @Flag(help: "Only what one 28×28 daemon job costs, stage by stage (the default model, bottom half occluded, one thread).")
+    var jobStages = false
     @Option(help: "Kernel path of the hand-written kernels: avx512, avx2 or portable (default: the best this CPU runs).")
     var kernels: String?
     @Option(help: "Peak float32 GFLOP/s of this machine (default: cores × FLOP/cycle of the CPU × the clock measured under load).")
@@ -39,6 +42,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         print("hand-written kernels: \(KernelPath.active) (available: \(KernelPath.allCases.filter(\.isAvailable).map(\.description).joined(separator: ", ")))")
+        if jobStages { return try benchJobStages() }
         let reference = completionOnly ? (peak: Double.nan, sgemmOurShapes: Double.nan) : measureMachine()
         BLAS.setThreads(1)
         let architectures = arch == "all" ? Architecture.allCases : [Architecture(rawValue: arch)!]
@@ -161,6 +165,29 @@ struct BenchCommand: ParsableCommand {
         print("")
         if incremental1.isFinite && naive.isFinite {
             print(String(format: "naive / incremental (K = 1, one thread): %.0f×", naive / incremental1))
+        }
+    }
+
+    /// The stages of the daemon benchmark's job (`scripts/bench-daemon.sh`): a bright block
+    /// on black, 28×28 gray, rows 14–27 occluded, on the default model.
+    func benchJobStages() throws {
+        BLAS.setThreads(1)
+        let served = try ModelCatalog.load(try ModelCatalog.embeddedEntries()).models[0]
+        let pixels = (0..<(28 * 28)).map { i -> UInt8 in (6..<22).contains(i % 28) && (4..<25).contains(i / 28) ? 200 : 0 }
+        let mask = Mask(width: 28, height: 28, occluded: (0..<(28 * 28)).map { $0 / 28 >= 14 })
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pixelrnn-job-stages-\(getpid())").path
+        let stages = try JobStagesBenchmark.run(
+            completer: served.completer, image: Image(width: 28, height: 28, channels: 1, pixels: pixels), mask: mask,
+            folder: folder, seconds: max(0.5, seconds / 4))
+        print("")
+        print("One 28×28 job on \(served.name), one thread (`pixelrnn bench --job-stages`):")
+        print("")
+        print("| stage | ms per job |")
+        print("| --- | ---: |")
+        for (stage, ms) in stages { print(String(format: "| %@ | %.3f |", stage, ms)) }
+        if let compute = stages.first?.milliseconds, let outputs = stages.last?.milliseconds {
+            print("")
+            print(String(format: "outputs / completion: %.2f (the daemon adds claiming, copying the input, fsyncs and renames)", outputs / compute))
         }
     }
 
