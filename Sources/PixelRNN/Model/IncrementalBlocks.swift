@@ -40,6 +40,14 @@ extension PixelRNN {
         _ conv: ConvolutionSpec, input v: UnsafePointer<Float>, residual x: UnsafePointer<Float>,
         output y: UnsafeMutablePointer<Float>, rows: Int, packed: PackedWeights.Matrix? = nil
     ) {
+        residualProjection(ConvolutionOffsets(conv), input: v, residual: x, output: y, rows: rows, packed: packed)
+    }
+
+    /// The same, from the product's offsets and sizes alone.
+    func residualProjection(
+        _ conv: ConvolutionOffsets, input v: UnsafePointer<Float>, residual x: UnsafePointer<Float>,
+        output y: UnsafeMutablePointer<Float>, rows: Int, packed: PackedWeights.Matrix? = nil
+    ) {
         let w = parameters.values, f = conv.outFeatures, k = conv.inFeatures
         let bias = w + conv.biasOffset
         for p in 0..<rows {
@@ -51,6 +59,20 @@ extension PixelRNN {
         } else {
             BLAS.gemm(transB: true, m: rows, n: f, k: k, v, lda: k, w + conv.weightOffset, ldb: k, beta: 1, y, ldc: f)
         }
+    }
+}
+
+/// What an incremental pass needs of a convolution: where its weights and bias lie and its
+/// sizes. Plain integers: the passes run once per block and run of pixels, and copying a
+/// ``ConvolutionSpec`` (a name, taps and groups) there cost retains and releases.
+struct ConvolutionOffsets {
+    let weightOffset: Int, biasOffset: Int, outFeatures: Int, inFeatures: Int
+
+    init(_ conv: ConvolutionSpec) {
+        weightOffset = conv.weightOffset
+        biasOffset = conv.biasOffset
+        outFeatures = conv.outFeatures
+        inFeatures = conv.inFeatures
     }
 }
 
@@ -86,10 +108,15 @@ final class RowLSTMIncremental: IncrementalBlocks {
     private let packedInputToState: [PackedWeights.Matrix]
     private let packedStateToState: [PackedWeights.Matrix]
     private let packedProjection: [PackedWeights.Matrix]
+    /// Per block: the gates' bias and the output projection.
+    private let inputToState: [ConvolutionOffsets]
+    private let outputProjection: [ConvolutionOffsets]
 
     init(model: PixelRNN, particles: Int, width: Int, packed: PackedWeights) {
         self.model = model
         let rows = model.blocks.map(\.row)
+        inputToState = rows.map { ConvolutionOffsets($0.inputToState) }
+        outputProjection = rows.map { ConvolutionOffsets($0.outputProjection) }
         packedInputToState = rows.map { packed.matrix($0.inputToState) }
         packedStateToState = rows.map { packed.matrix($0.stateToState) }
         packedProjection = rows.map { packed.matrix($0.outputProjection) }
@@ -124,10 +151,10 @@ final class RowLSTMIncremental: IncrementalBlocks {
         block l: Int, row y: Int, start j0: Int, length len: Int, input streamIn: UnsafePointer<Float>,
         rowInput rowIn: UnsafePointer<Float>, output streamOut: UnsafeMutablePointer<Float>
     ) {
-        let block = model.blocks[l].row
         let w = model.parameters.values
         let m = particles * len
         let gathered = runGathered.pointer, gates = runGates.pointer
+        let b = w + inputToState[l].biasOffset
         for k in 0..<particles {
             for jj in 0..<len {
                 let j = j0 + jj, q = k * len + jj
@@ -137,7 +164,6 @@ final class RowLSTMIncremental: IncrementalBlocks {
                 (dst + f).update(from: streamIn + q * f, count: f)
                 // gates start as state-to-state input + bias
                 let s = stateInput[l].pointer + (k * width + j) * 4 * h
-                let b = w + block.inputToState.biasOffset
                 let g = gates + q * 4 * h
                 for i in 0..<(4 * h) { g[i] = s[i] + b[i] }
             }
@@ -156,7 +182,7 @@ final class RowLSTMIncremental: IncrementalBlocks {
                             rowWidth: width, start: j0, length: len, features: h)
         PixelRNN.scatterRun(runHidden.pointer, into: currentHidden[l].pointer, particles: particles,
                             rowWidth: width, start: j0, length: len, features: h)
-        model.residualProjection(block.outputProjection, input: runHidden.pointer, residual: streamIn,
+        model.residualProjection(outputProjection[l], input: runHidden.pointer, residual: streamIn,
                                  output: streamOut, rows: m, packed: packedProjection[l])
     }
 
@@ -368,9 +394,17 @@ final class PixelCNNIncremental: IncrementalBlocks {
     private let runReduced: FloatBuffer
     private let runGathered: FloatBuffer
     private let runConvolved: FloatBuffer
+    /// Per block: the 1×1 down-projection, the masked 3×3 convolution and the 1×1 up-projection.
+    private let convIn: [ConvolutionOffsets]
+    private let maskedConv: [ConvolutionOffsets]
+    private let convOut: [ConvolutionOffsets]
 
     init(model: PixelRNN, particles: Int, width: Int) {
         self.model = model
+        let blocks = model.blocks.map(\.cnn)
+        convIn = blocks.map { ConvolutionOffsets($0.convIn) }
+        maskedConv = blocks.map { ConvolutionOffsets($0.maskedConv) }
+        convOut = blocks.map { ConvolutionOffsets($0.convOut) }
         self.particles = particles
         self.width = width
         let cfg = model.configuration
@@ -389,13 +423,13 @@ final class PixelCNNIncremental: IncrementalBlocks {
         block l: Int, row y: Int, start j0: Int, length len: Int, input x: UnsafePointer<Float>,
         rowInput: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
     ) {
-        let block = model.blocks[l].cnn
+        let convIn = convIn[l], maskedConv = maskedConv[l]
         let w = model.parameters.values
         let m = particles * len, taps = PixelCNNBlock.taps, t = taps.count
         let a = runRectified.pointer, u = runReduced.pointer, g = runGathered.pointer, v = runConvolved.pointer
         relu(x, count: m * f, into: a)
-        broadcastRows(w + block.convIn.biasOffset, rows: m, n: h, into: u)
-        BLAS.gemm(transB: true, m: m, n: h, k: f, a, lda: f, w + block.convIn.weightOffset, ldb: f, beta: 1, u, ldc: h)
+        broadcastRows(w + convIn.biasOffset, rows: m, n: h, into: u)
+        BLAS.gemm(transB: true, m: m, n: h, k: f, a, lda: f, w + convIn.weightOffset, ldb: f, beta: 1, u, ldc: h)
         relu(u, count: m * h, into: u)
         let current = currentReduced[l].pointer, previous = previousReduced[l].pointer
         PixelRNN.scatterRun(u, into: current, particles: particles, rowWidth: width, start: j0, length: len, features: h)
@@ -415,11 +449,11 @@ final class PixelCNNIncremental: IncrementalBlocks {
                 }
             }
         }
-        broadcastRows(w + block.maskedConv.biasOffset, rows: m, n: h, into: v)
-        BLAS.gemm(transB: true, m: m, n: h, k: t * h, g, lda: t * h, w + block.maskedConv.weightOffset, ldb: t * h,
+        broadcastRows(w + maskedConv.biasOffset, rows: m, n: h, into: v)
+        BLAS.gemm(transB: true, m: m, n: h, k: t * h, g, lda: t * h, w + maskedConv.weightOffset, ldb: t * h,
                   beta: 1, v, ldc: h)
         relu(v, count: m * h, into: v)
-        model.residualProjection(block.convOut, input: v, residual: x, output: output, rows: m)
+        model.residualProjection(convOut[l], input: v, residual: x, output: output, rows: m)
     }
 
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {
