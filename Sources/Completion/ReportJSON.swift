@@ -88,45 +88,31 @@ enum ReportJSON {
     /// characters, more slowly.)
     static func snakeCase(_ key: String) -> String {
         let utf8 = Array(key.utf8)
-        guard utf8.allSatisfy({ $0 < 0x80 }) else { return snakeCase(characters: Array(key)) }
+        guard utf8.allSatisfy({ $0 < 0x80 }) else {
+            let characters = Array(key)
+            return words(count: characters.count, isUpper: { characters[$0].isUppercase }, isLower: { characters[$0].isLowercase })
+                .map { String(characters[$0]).lowercased() }.joined(separator: "_")
+        }
         func isUpper(_ byte: UInt8) -> Bool { byte >= 0x41 && byte <= 0x5A }
-        func isLower(_ byte: UInt8) -> Bool { byte >= 0x61 && byte <= 0x7A }
-        guard utf8.count > 1, utf8.dropFirst().contains(where: isUpper) else { return key.lowercased() }
         var out: [UInt8] = []
         out.reserveCapacity(utf8.count + 4)
-        var wordStart = 0, search = 1
-        var words: [Range<Int>] = []
-        while let upper = utf8[search...].firstIndex(where: isUpper) {
-            words.append(wordStart..<upper)
-            guard let lower = utf8[upper...].firstIndex(where: isLower) else {
-                wordStart = upper
-                break
-            }
-            if lower == upper + 1 {
-                wordStart = upper
-            } else {
-                words.append(upper..<(lower - 1))
-                wordStart = lower - 1
-            }
-            search = lower + 1
-        }
-        words.append(wordStart..<utf8.count)
-        for (index, range) in words.enumerated() {
+        let ranges = words(count: utf8.count, isUpper: { isUpper(utf8[$0]) }, isLower: { utf8[$0] >= 0x61 && utf8[$0] <= 0x7A })
+        for (index, range) in ranges.enumerated() {
             if index > 0 { out.append(UInt8(ascii: "_")) }
             for byte in utf8[range] { out.append(isUpper(byte) ? byte + 0x20 : byte) }
         }
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// The same rule on characters.
-    private static func snakeCase(characters: [Character]) -> String {
-        guard characters.count > 1 else { return String(characters).lowercased() }
+    /// The words of a key of `count` characters, told apart by `isUpper` and `isLower`
+    /// (index → whether that character is an upper- or lower-case letter).
+    private static func words(count: Int, isUpper: (Int) -> Bool, isLower: (Int) -> Bool) -> [Range<Int>] {
+        guard count > 1 else { return [0..<count] }
         var words: [Range<Int>] = []
-        var wordStart = 0
-        var search = 1
-        while let upper = (search..<characters.count).first(where: { characters[$0].isUppercase }) {
+        var wordStart = 0, search = 1
+        while let upper = (search..<count).first(where: isUpper) {
             words.append(wordStart..<upper)
-            guard let lower = (upper..<characters.count).first(where: { characters[$0].isLowercase }) else {
+            guard let lower = (upper..<count).first(where: isLower) else {
                 wordStart = upper
                 break
             }
@@ -138,8 +124,8 @@ enum ReportJSON {
             }
             search = lower + 1
         }
-        words.append(wordStart..<characters.count)
-        return words.map { String(characters[$0]).lowercased() }.joined(separator: "_")
+        words.append(wordStart..<count)
+        return words
     }
 
     // MARK: - Writing

@@ -63,6 +63,7 @@ import PixelRNN
         var already_snake = 5
         var ID = 6
         var a = 7
+        var größeInMM = 8
         var numbers: [Double] = [1, 0.1, 1e20, 1e-7, 1e16, 1e15, 1.2345678901234568e+20, -0.0, 5e-324,
                                  .greatestFiniteMagnitude, 2.5, 1e21, 0.000123, 3e-5, -7, .pi]
         var float: Float = 0.1
