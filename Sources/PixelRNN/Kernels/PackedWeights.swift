@@ -25,7 +25,7 @@ public final class PackedWeights: @unchecked Sendable {
     private var storage: [UnsafeMutablePointer<Float>] = []
 
     /// Packs the weights of every incremental product of `model`'s architecture that
-    /// uses them (Row LSTM blocks; the input and output layers of every architecture).
+    /// uses them (Row LSTM and PixelCNN blocks; the input and output layers of every architecture).
     public init(model: PixelRNN) {
         let w = model.parameters.values
         func add(_ conv: ConvolutionSpec, k: Int) {
@@ -39,12 +39,21 @@ public final class PackedWeights: @unchecked Sendable {
         add(model.inputConvolution, k: model.inputConvolution.gatheredWidth)
         add(model.outputHidden, k: model.outputHidden.inFeatures)
         add(model.outputLogits, k: model.outputLogits.inFeatures)
-        if model.configuration.architecture == .rowLSTM {
+        switch model.configuration.architecture {
+        case .rowLSTM:
             for block in model.blocks.map(\.row) {
                 add(block.inputToState, k: block.inputToState.gatheredWidth)
                 add(block.stateToState, k: block.stateToState.gatheredWidth)
                 add(block.outputProjection, k: block.outputProjection.inFeatures)
             }
+        case .pixelCNN:
+            for block in model.blocks.map(\.cnn) {
+                add(block.convIn, k: block.convIn.inFeatures)
+                add(block.maskedConv, k: block.maskedConv.gatheredWidth)
+                add(block.convOut, k: block.convOut.inFeatures)
+            }
+        case .diagonalBiLSTM:
+            break
         }
     }
 

@@ -398,10 +398,18 @@ final class PixelCNNIncremental: IncrementalBlocks {
     private let convIn: [ConvolutionOffsets]
     private let maskedConv: [ConvolutionOffsets]
     private let convOut: [ConvolutionOffsets]
+    /// Per block: the three products' packed weights.
+    private let packedConvIn: [PackedWeights.Matrix]
+    private let packedMaskedConv: [PackedWeights.Matrix]
+    private let packedConvOut: [PackedWeights.Matrix]
 
-    init(model: PixelRNN, particles: Int, width: Int) {
+    init(model: PixelRNN, particles: Int, width: Int, packed: PackedWeights) {
         self.model = model
         let blocks = model.blocks.map(\.cnn)
+        precondition(blocks.allSatisfy { $0.maskedConv.gatheredWidth == PixelCNNBlock.taps.count * $0.hidden })
+        packedConvIn = blocks.map { packed.matrix($0.convIn) }
+        packedMaskedConv = blocks.map { packed.matrix($0.maskedConv) }
+        packedConvOut = blocks.map { packed.matrix($0.convOut) }
         convIn = blocks.map { ConvolutionOffsets($0.convIn) }
         maskedConv = blocks.map { ConvolutionOffsets($0.maskedConv) }
         convOut = blocks.map { ConvolutionOffsets($0.convOut) }
@@ -429,7 +437,7 @@ final class PixelCNNIncremental: IncrementalBlocks {
         let a = runRectified.pointer, u = runReduced.pointer, g = runGathered.pointer, v = runConvolved.pointer
         relu(x, count: m * f, into: a)
         broadcastRows(w + convIn.biasOffset, rows: m, n: h, into: u)
-        BLAS.gemm(transB: true, m: m, n: h, k: f, a, lda: f, w + convIn.weightOffset, ldb: f, beta: 1, u, ldc: h)
+        PackedWeights.gemm(m: m, packedConvIn[l], a, lda: f, beta: 1, u, ldc: h)
         relu(u, count: m * h, into: u)
         let current = currentReduced[l].pointer, previous = previousReduced[l].pointer
         PixelRNN.scatterRun(u, into: current, particles: particles, rowWidth: width, start: j0, length: len, features: h)
@@ -450,10 +458,9 @@ final class PixelCNNIncremental: IncrementalBlocks {
             }
         }
         broadcastRows(w + maskedConv.biasOffset, rows: m, n: h, into: v)
-        BLAS.gemm(transB: true, m: m, n: h, k: t * h, g, lda: t * h, w + maskedConv.weightOffset, ldb: t * h,
-                  beta: 1, v, ldc: h)
+        PackedWeights.gemm(m: m, packedMaskedConv[l], g, lda: t * h, beta: 1, v, ldc: h)
         relu(v, count: m * h, into: v)
-        model.residualProjection(convOut[l], input: v, residual: x, output: output, rows: m)
+        model.residualProjection(convOut[l], input: v, residual: x, output: output, rows: m, packed: packedConvOut[l])
     }
 
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {

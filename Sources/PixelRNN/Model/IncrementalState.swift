@@ -95,7 +95,7 @@ public final class IncrementalState: @unchecked Sendable {
             blockState = RowLSTMIncremental(model: model, particles: particles, width: width, packed: packed)
         case .diagonalBiLSTM:
             blockState = DiagonalBiLSTMIncremental(model: model, particles: particles, height: height, width: width)
-        case .pixelCNN: blockState = PixelCNNIncremental(model: model, particles: particles, width: width)
+        case .pixelCNN: blockState = PixelCNNIncremental(model: model, particles: particles, width: width, packed: packed)
         }
     }
 
