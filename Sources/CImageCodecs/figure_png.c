@@ -6,13 +6,16 @@
 // same scaling, margins). The LZ77 stage here looks for repeats at exactly those two
 // distances, one pixel and one row back, and writes everything else as literals, all in
 // one deflate block with the fixed Huffman codes (RFC 1951, 3.2.6). The rows carry no
-// filter (type 0). The result is an ordinary PNG that any decoder reads.
+// filter (type 0); the zlib stream's Adler-32 runs 32 bytes a step with AVX2 where the
+// CPU has it. The result is an ordinary PNG that any decoder reads.
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <immintrin.h>
 #include <zlib.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "CImageCodecs.h"
 #include "internal.h"
@@ -146,6 +149,7 @@ static size_t put_chunk(uint8_t *out, const char type[4], const uint8_t *data, s
 /// 32 bits before they are reduced (zlib's NMAX is 5552).
 enum { ADLER_BASE = 65521, ADLER_BLOCK = 5536 };
 
+#if defined(__x86_64__)
 /// Adler-32 with AVX2, 32 bytes a step: the plain sum of each step's bytes is added to s1
 /// and, weighted 32 … 1 by their position, to s2, which also gains 32 × s1 as it was
 /// before the step (RFC 1950, 8.2). zlib's own loop takes one byte a step.
@@ -179,10 +183,13 @@ __attribute__((target("avx2"))) static uint32_t adler32_avx2(uint32_t adler, con
     }
     return (uint32_t)((s2 % ADLER_BASE) << 16 | (s1 % ADLER_BASE));
 }
+#endif
 
 /// Adler-32 of `size` bytes: the AVX2 loop where the CPU has it, else zlib's.
 static uint32_t adler32_of(const uint8_t *data, size_t size) {
+#if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2")) return adler32_avx2(1, data, size);
+#endif
     uLong sum = adler32(0L, Z_NULL, 0);
     for (size_t done = 0; done < size;) {  // adler32 takes a uInt length
         uInt part = (uInt)(size - done > (1u << 30) ? (1u << 30) : size - done);

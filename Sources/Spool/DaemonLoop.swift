@@ -11,8 +11,8 @@ import SystemPackage
 ///
 /// What it delegates: which files form jobs and when to claim them to ``InboxPlanner``
 /// (pure); moving files into and out of `work/` to ``WorkFolders``; running and publishing
-/// a job to ``JobPublisher`` on the `jobs` queue (at most `workers` processing at a time; a
-/// job that is publishing lets the next one start); reading PNG
+/// a job to ``JobPublisher`` on a queue of the job's own (at most `workers` processing at a
+/// time; a job that is publishing lets the next one start); reading PNG
 /// headers to the `probes` queue and loading a model on SIGHUP to the `loading` queue, so
 /// that nothing slow runs on the control queue, whose heartbeat sends the watchdog pings.
 actor DaemonLoop {
@@ -473,7 +473,8 @@ actor DaemonLoop {
             start(jobs.queued.removeFirst(), processor: processor)
         }
         // Back-pressure: rescan once half the claim capacity is free, not after every job.
-        if jobs.backlog, jobs.queued.count + jobs.processing.count <= (configuration.workers + configuration.queueCapacity) / 2 {
+        // (Publishing jobs hold claim places too, as ``capacity`` counts them.)
+        if jobs.backlog, jobs.queued.count + jobs.running.count <= (configuration.workers + configuration.queueCapacity) / 2 {
             jobs.backlog = false
             requestScan()
         }
