@@ -7,8 +7,10 @@
 import Foundation
 
 /// Writes an `Encodable` value as JSON exactly as `CompletionReport.encoder` does, for the
-/// types reports are made of: structs, arrays, optionals, strings, booleans, integers,
-/// floating-point numbers and raw-value enums (no dates, data or URLs).
+/// types reports are made of: structs, arrays, dictionaries, optionals, strings, booleans,
+/// integers, floating-point numbers and raw-value enums (no dates, data, URLs or decimals).
+/// "The same bytes" means swift-foundation's JSONEncoder (Linux); older Foundations sort
+/// keys differently.
 enum ReportJSON {
     /// `value` as UTF-8 JSON (no final newline).
     /// - Throws: `EncodingError.invalidValue` for a top-level value that encodes nothing,
@@ -52,6 +54,8 @@ enum ReportJSON {
             case let number as Float: node = ReportJSON.number(number)
             case is Date, is Data, is URL, is Decimal:
                 throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "\(T.self) is not written by the report encoder"))
+            // A dictionary's keys are data, not coding keys: JSONEncoder writes them as they are.
+            case is any KeysAsWritten: try value.encode(to: TreeEncoder(slot: self, convertsKeys: false))
             default: try value.encode(to: TreeEncoder(slot: self))
             }
         }
@@ -203,13 +207,19 @@ enum ReportJSON {
 // synthesized conformances call those), so no value is cast at run time. Coding paths
 // are not kept: nothing here throws about a member.
 
+/// Dictionaries, whose keys JSONEncoder leaves as they are.
+private protocol KeysAsWritten {}
+extension Dictionary: KeysAsWritten {}
+
 private struct TreeEncoder: Encoder {
     let slot: ReportJSON.Slot
+    /// Whether keys are converted to snake_case (not a dictionary's).
+    var convertsKeys = true
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(KeyedContainer<Key>(members: slot.members))
+        KeyedEncodingContainer(KeyedContainer<Key>(members: slot.members, convertsKeys: convertsKeys))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer { UnkeyedContainer(elements: slot.elements) }
@@ -219,18 +229,34 @@ private struct TreeEncoder: Encoder {
 
 private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let members: ReportJSON.Members
+    var convertsKeys = true
     var codingPath: [any CodingKey] { [] }
+
+    private func name(_ key: Key) -> String { convertsKeys ? ReportJSON.snakeCase(key.stringValue) : key.stringValue }
 
     private func set(_ node: ReportJSON.Node, _ key: Key) {
         let slot = ReportJSON.Slot()
         slot.node = node
-        members.entries.append((ReportJSON.snakeCase(key.stringValue), slot))
+        members.entries.append((name(key), slot))
     }
 
-    private func slot(for key: Key) -> ReportJSON.Slot {
+    private func slot(for key: Key) -> ReportJSON.Slot { slot(named: name(key)) }
+
+    private func slot(named name: String) -> ReportJSON.Slot {
         let slot = ReportJSON.Slot()
-        members.entries.append((ReportJSON.snakeCase(key.stringValue), slot))
+        members.entries.append((name, slot))
         return slot
+    }
+
+    /// A nested container asked for again under the same key is the same one, as in JSONEncoder.
+    private func nestedSlot(for key: Key) -> ReportJSON.Slot {
+        if let entry = members.entries.last(where: { $0.key == name(key) }) {
+            switch entry.slot.node {
+            case .object?, .array?: return entry.slot
+            default: break
+            }
+        }
+        return slot(for: key)
     }
 
     mutating func encodeNil(forKey key: Key) throws { set(.literal("null"), key) }
@@ -253,14 +279,14 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(KeyedContainer<NestedKey>(members: slot(for: key).members))
+        KeyedEncodingContainer(KeyedContainer<NestedKey>(members: nestedSlot(for: key).members))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        UnkeyedContainer(elements: slot(for: key).elements)
+        UnkeyedContainer(elements: nestedSlot(for: key).elements)
     }
 
-    mutating func superEncoder() -> any Encoder { TreeEncoder(slot: slot(for: Key(stringValue: "super")!)) }
+    mutating func superEncoder() -> any Encoder { TreeEncoder(slot: slot(named: "super")) }
     mutating func superEncoder(forKey key: Key) -> any Encoder { TreeEncoder(slot: slot(for: key)) }
 }
 

@@ -202,6 +202,7 @@ extension DaemonLoop {
                 job.cancellation.cancel()
                 if !folders.returnToInbox(job) { jobs.parked.append(job) }
                 jobs.running[job.token] = nil
+                jobs.processing.remove(job.token)
             }
         }
         if jobs.running.isEmpty { finishDrain() }

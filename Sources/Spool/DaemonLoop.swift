@@ -510,6 +510,8 @@ actor DaemonLoop {
     /// The job's processor is done and its result is being published: its worker place
     /// goes to the next job.
     func processingEnded(_ job: Job) {
+        // After the drain the lease says "stopped"; nothing may rewrite it.
+        if case .stopped = state { return }
         guard jobs.processing.remove(job.token) != nil else { return }
         if jobs.processing.count <= 1, lease.writtenSeveral { writeLease() }
         startJobs()

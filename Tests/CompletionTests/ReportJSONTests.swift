@@ -77,12 +77,34 @@ import PixelRNN
         var nested: [[Int]] = [[], [1, 2]]
         var absent: Int? = nil
         var present: Bool? = false
+        var metadata: [String: Int] = ["fooBar": 1, "b_c": 2, "Zeta": 3]  // a dictionary's keys stay as they are
+        var byNumber: [Int: String] = [10: "ten", 2: "two"]
+        var nestedKeys: [[String: Double]] = [["camelCase": 0.5]]
+    }
+
+    /// Nested containers asked for twice under one key, and a superclass's encoder.
+    struct Handwritten: Encodable {
+        enum Keys: String, CodingKey { case inner, list }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            var first = container.nestedContainer(keyedBy: Keys.self, forKey: .inner)
+            try first.encode(1, forKey: .list)
+            var again = container.nestedContainer(keyedBy: Keys.self, forKey: .inner)
+            try again.encode("x", forKey: .inner)
+            var list = container.nestedUnkeyedContainer(forKey: .list)
+            try list.encode(1)
+            var more = container.nestedUnkeyedContainer(forKey: .list)
+            try more.encode(2)
+            var single = container.superEncoder().singleValueContainer()
+            try single.encode(true)
+        }
     }
 
     @Test func keysNumbersAndStringsAreWrittenAsJSONEncoderWritesThem() throws {
         #expect(try ours(Tricky()) == foundation(Tricky()))
         #expect(try ours([Tricky(), Tricky()]) == foundation([Tricky(), Tricky()]))
         #expect(try ours(Tricky.Empty()) == foundation(Tricky.Empty()))
+        #expect(try ours(Handwritten()) == foundation(Handwritten()))
     }
 
     @Test func datesAreRefused() {

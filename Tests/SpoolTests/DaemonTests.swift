@@ -283,6 +283,24 @@ struct DaemonTests {
         #expect(h.names(h.outbox).isEmpty && h.names(h.work).isEmpty)
     }
 
+    /// Two jobs returned by the drain timeout: their runs end after the drain, and the
+    /// lease the drain wrote ("stopped") is what stays.
+    @Test func aDrainThatReturnsTwoJobsLeavesTheLeaseStopped() throws {
+        let h = try DaemonHarness(settings: ["workers": "2", "drain_timeout": "0.3"])
+        try h.start(["--debug-job-delay-ms", "4000"])
+        defer { h.stop() }
+        for name in ["slow1.png", "slow2.png"] { try h.drop(name, Self.rgba) }
+        try h.eventually(20, "both in flight") { h.jobs()["in_flight"] == 2 }
+        h.signal(SIGTERM)
+        #expect(try h.waitForExit(timeout: 20) == 0)
+        #expect(h.names(h.inbox) == ["slow1.png", "slow2.png"])
+        let leases = h.spool.appendingPathComponent("leases")
+        let files = try FileManager.default.contentsOfDirectory(atPath: leases.path)
+        #expect(files.count == 1)
+        let text = try String(contentsOf: leases.appendingPathComponent(files[0]), encoding: .utf8)
+        #expect(text.contains("state=stopped"), "\(text)")
+    }
+
     @Test func badConfigurationIsAClearError() throws {
         let h = try DaemonHarness(settings: ["colour": "blue"])
         try h.start(waitForReady: false)

@@ -230,6 +230,9 @@ public final class Figure {
     /// alpha plane. (A job's preview pastes several pictures: one pass per row, no call per pixel.)
     private func pictureSurface(_ image: Image) -> OpaquePointer {
         let width = image.width, height = image.height, gray = image.channels == 1
+        // The loops below read without bounds checks.
+        precondition(image.pixels.count == width * height * image.channels, "picture size mismatch")
+        precondition(image.alpha.map { $0.count == width * height } ?? true, "alpha plane size mismatch")
         let source = cairo_image_surface_create(image.alpha == nil ? CAIRO_FORMAT_RGB24 : CAIRO_FORMAT_ARGB32,
                                                 Int32(width), Int32(height))!
         cairo_surface_flush(source)
