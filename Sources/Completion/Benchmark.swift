@@ -156,7 +156,7 @@ public enum JobStagesBenchmark {
         let options = CompletionOptions(samples: 1, seed: 1, threads: 1)
         var result = try completer.complete(image, mask: mask, options: options)
         let preview = previewImage(result)
-        let content: PNGContent = previewScale(result) > 1 ? .jobFigure : .figure
+        let content = previewContent(result)
         func time(_ body: () throws(CompletionError) -> Void) throws(CompletionError) -> Double {
             try body()
             let clock = ContinuousClock()

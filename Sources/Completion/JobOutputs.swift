@@ -36,9 +36,7 @@ public func writeJobOutputs(
         try makeDirectory(directory + "/samples")
         for (k, sample) in result.samples.enumerated() { files.append(("samples/sample-\(k + 1).png", .photo, { sample })) }
     }
-    // Small pictures are scaled up in the preview, which the fast encoder for per-job
-    // figures packs well; larger ones keep zlib, whose files are half the size there.
-    files.append(("preview.png", previewScale(result) > 1 ? .jobFigure : .figure, { previewImage(result) }))
+    files.append(("preview.png", previewContent(result), { previewImage(result) }))
     let failures = OutputFailures()
     let list = files
     let workers = max(1, min(threads, list.count))
@@ -64,7 +62,7 @@ public func writeJobOutputs(
 public func previewImage(_ result: CompletionResult) -> Image {
     let region = previewRegion(result)
     let w = region.width, h = region.height
-    let scale = previewScale(result)
+    let scale = previewScale(of: region)
     // At most eight completions (three for pictures over 128 pixels), the selected one first.
     let shown = max(w, h) > 128 ? 3 : 8
     var order = [result.selectedIndex]
@@ -91,11 +89,17 @@ public func previewImage(_ result: CompletionResult) -> Image {
         scale: scale, title: title, unit: "NLL, bits per pixel")
 }
 
-/// How many times the preview enlarges its pictures: up to 4, so that they are about 160
-/// pixels on their long side; 1 for pictures over 80 pixels.
-func previewScale(_ result: CompletionResult) -> Int {
-    let region = previewRegion(result)
-    return max(1, min(4, 160 / max(region.width, region.height)))
+/// How many times the preview enlarges the pictures of `region`: up to 4, so that they are
+/// about 160 pixels on their long side; 1 for pictures over 80 pixels.
+func previewScale(of region: PixelRect) -> Int {
+    max(1, min(4, 160 / max(region.width, region.height)))
+}
+
+/// How the preview is compressed: pictures scaled up repeat each pixel and row, which the
+/// fast encoder for per-job figures packs well; larger ones keep zlib, whose files are
+/// half the size there.
+func previewContent(_ result: CompletionResult) -> PNGContent {
+    previewScale(of: previewRegion(result)) > 1 ? .jobFigure : .figure
 }
 
 /// What the preview shows: the whole picture, or, for a windowed completion of a

@@ -61,10 +61,10 @@ public struct CompletionReport: Codable, Sendable, Equatable {
     }
 
     /// The report as UTF-8 JSON, ending with a newline: what ``encoder`` writes, written by
-    /// ``ReportJSON`` in a fraction of the time.
+    /// ``PrettyJSON`` in a fraction of the time.
     public func jsonData() -> Data {
         // Plain value types with finite-or-stringified numbers, no dates: encoding cannot fail.
-        var bytes = try! ReportJSON.encode(self)
+        var bytes = try! PrettyJSON.encode(self)
         bytes.append(0x0A)
         return Data(bytes)
     }

@@ -4,7 +4,7 @@ import Testing
 @testable import Completion
 import PixelRNN
 
-/// report.json is written by `ReportJSON`, byte for byte what Foundation's JSONEncoder
+/// report.json is written by `PrettyJSON`, byte for byte what Foundation's JSONEncoder
 /// writes with the report's settings (`CompletionReport.encoder`).
 @Suite struct ReportJSONTests {
     func foundation<T: Encodable>(_ value: T) throws -> String {
@@ -12,7 +12,7 @@ import PixelRNN
     }
 
     func ours<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try ReportJSON.encode(value), as: UTF8.self)
+        String(decoding: try PrettyJSON.encode(value), as: UTF8.self)
     }
 
     /// A real report, once with every optional member absent and once with all of them
@@ -109,6 +109,6 @@ import PixelRNN
 
     @Test func datesAreRefused() {
         struct Dated: Encodable { var when = Date(timeIntervalSince1970: 0) }
-        #expect(throws: EncodingError.self) { try ReportJSON.encode(Dated()) }
+        #expect(throws: EncodingError.self) { try PrettyJSON.encode(Dated()) }
     }
 }

@@ -1,17 +1,21 @@
-// report.json without JSONEncoder: the daemon writes one report per job, and
-// Foundation's encoder took about 0.16 ms for a 2.8 KB report, 2 % of a 28×28 job's CPU;
-// this one takes about 0.06 ms. It walks the same Codable conformances and writes the same bytes as
+// The project's JSON writer, in the indented, key-sorted layout of JSONEncoder and
+// JSONSerialization (`"key" : value`, two spaces a level). report.json goes through its
+// Encoder: the daemon writes one report per job, and Foundation's encoder took about
+// 0.16 ms for a 2.8 KB report, 2 % of a 28×28 job's CPU; this one takes about 0.06 ms. It
+// walks the same Codable conformances and writes the same bytes as
 // `CompletionReport.encoder` (snake_case keys, sorted, indented; "inf", "-inf" and "nan"
-// for non-finite numbers); the tests compare the two on full reports.
+// for non-finite numbers); the tests compare the two on full reports. The spool's own
+// documents (status.json) build a ``PrettyJSON/Node`` tree and use the same writer.
 
 import Foundation
 
-/// Writes an `Encodable` value as JSON exactly as `CompletionReport.encoder` does, for the
-/// types reports are made of: structs, arrays, dictionaries, optionals, strings, booleans,
-/// integers, floating-point numbers and raw-value enums (no dates, data, URLs or decimals).
-/// "The same bytes" means swift-foundation's JSONEncoder (Linux); older Foundations sort
-/// keys differently.
-enum ReportJSON {
+/// JSON text in JSONEncoder's pretty, sorted layout: ``encode(_:)`` writes an `Encodable`
+/// value exactly as `CompletionReport.encoder` does, for the types reports are made of:
+/// structs, arrays, dictionaries, optionals, strings, booleans, integers, floating-point
+/// numbers and raw-value enums (no dates, data, URLs or decimals). "The same bytes" means
+/// swift-foundation's JSONEncoder (Linux); older Foundations sort keys differently.
+/// ``write(_:into:indent:)`` writes a tree built by hand.
+package enum PrettyJSON {
     /// `value` as UTF-8 JSON (no final newline).
     /// - Throws: `EncodingError.invalidValue` for a top-level value that encodes nothing,
     ///   or a `Date`, `Data` or `URL` anywhere in it.
@@ -29,7 +33,7 @@ enum ReportJSON {
 
     /// A JSON value under construction. Objects and arrays are references, because
     /// containers hand out places in them before they are filled.
-    enum Node {
+    package enum Node {
         case object(Members)
         case array(Elements)
         case string(String)
@@ -37,12 +41,20 @@ enum ReportJSON {
     }
 
     /// An object's members in the order they were encoded (sorted when written).
-    final class Members { var entries: [(key: String, slot: Slot)] = [] }
-    final class Elements { var slots: [Slot] = [] }
+    package final class Members {
+        package var entries: [(key: String, slot: Slot)] = []
+        package init() {}
+    }
+    package final class Elements {
+        package var slots: [Slot] = []
+        package init() {}
+    }
 
     /// The place of one value.
-    final class Slot {
-        var node: Node?
+    package final class Slot {
+        package var node: Node?
+
+        package init(_ node: Node? = nil) { self.node = node }
 
         /// Stores a value of any encodable type: the containers' overloads handle strings,
         /// numbers and booleans without a cast; anything else lands here.
@@ -50,8 +62,8 @@ enum ReportJSON {
             switch value {
             case let text as String: node = .string(text)
             case let flag as Bool: node = .literal(flag ? "true" : "false")
-            case let number as Double: node = ReportJSON.number(number)
-            case let number as Float: node = ReportJSON.number(number)
+            case let number as Double: node = PrettyJSON.number(number)
+            case let number as Float: node = PrettyJSON.number(number)
             case is Date, is Data, is URL, is Decimal:
                 throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "\(T.self) is not written by the report encoder"))
             // A dictionary's keys are data, not coding keys: JSONEncoder writes them as they are.
@@ -134,7 +146,8 @@ enum ReportJSON {
 
     // MARK: - Writing
 
-    static func write(_ node: Node, into out: inout [UInt8], indent: Int) {
+    /// Appends `node` as JSON text, its members sorted by key, nested lines indented from `indent`.
+    package static func write(_ node: Node, into out: inout [UInt8], indent: Int) {
         switch node {
         case let .string(text): writeString(text, into: &out)
         case let .literal(text): out.append(contentsOf: text.utf8)
@@ -212,7 +225,7 @@ private protocol KeysAsWritten {}
 extension Dictionary: KeysAsWritten {}
 
 private struct TreeEncoder: Encoder {
-    let slot: ReportJSON.Slot
+    let slot: PrettyJSON.Slot
     /// Whether keys are converted to snake_case (not a dictionary's).
     var convertsKeys = true
     var codingPath: [any CodingKey] { [] }
@@ -228,28 +241,28 @@ private struct TreeEncoder: Encoder {
 }
 
 private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
-    let members: ReportJSON.Members
+    let members: PrettyJSON.Members
     var convertsKeys = true
     var codingPath: [any CodingKey] { [] }
 
-    private func name(_ key: Key) -> String { convertsKeys ? ReportJSON.snakeCase(key.stringValue) : key.stringValue }
+    private func name(_ key: Key) -> String { convertsKeys ? PrettyJSON.snakeCase(key.stringValue) : key.stringValue }
 
-    private func set(_ node: ReportJSON.Node, _ key: Key) {
-        let slot = ReportJSON.Slot()
+    private func set(_ node: PrettyJSON.Node, _ key: Key) {
+        let slot = PrettyJSON.Slot()
         slot.node = node
         members.entries.append((name(key), slot))
     }
 
-    private func slot(for key: Key) -> ReportJSON.Slot { slot(named: name(key)) }
+    private func slot(for key: Key) -> PrettyJSON.Slot { slot(named: name(key)) }
 
-    private func slot(named name: String) -> ReportJSON.Slot {
-        let slot = ReportJSON.Slot()
+    private func slot(named name: String) -> PrettyJSON.Slot {
+        let slot = PrettyJSON.Slot()
         members.entries.append((name, slot))
         return slot
     }
 
     /// A nested container asked for again under the same key is the same one, as in JSONEncoder.
-    private func nestedSlot(for key: Key) -> ReportJSON.Slot {
+    private func nestedSlot(for key: Key) -> PrettyJSON.Slot {
         if let entry = members.entries.last(where: { $0.key == name(key) }) {
             switch entry.slot.node {
             case .object?, .array?: return entry.slot
@@ -262,8 +275,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encodeNil(forKey key: Key) throws { set(.literal("null"), key) }
     mutating func encode(_ value: Bool, forKey key: Key) throws { set(.literal(value ? "true" : "false"), key) }
     mutating func encode(_ value: String, forKey key: Key) throws { set(.string(value), key) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { set(ReportJSON.number(value), key) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { set(ReportJSON.number(value), key) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { set(PrettyJSON.number(value), key) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { set(PrettyJSON.number(value), key) }
     mutating func encode(_ value: Int, forKey key: Key) throws { set(.literal(String(value)), key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { set(.literal(String(value)), key) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { set(.literal(String(value)), key) }
@@ -291,18 +304,18 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 }
 
 private struct UnkeyedContainer: UnkeyedEncodingContainer {
-    let elements: ReportJSON.Elements
+    let elements: PrettyJSON.Elements
     var codingPath: [any CodingKey] { [] }
     var count: Int { elements.slots.count }
 
-    private func append(_ node: ReportJSON.Node) {
-        let slot = ReportJSON.Slot()
+    private func append(_ node: PrettyJSON.Node) {
+        let slot = PrettyJSON.Slot()
         slot.node = node
         elements.slots.append(slot)
     }
 
-    private func next() -> ReportJSON.Slot {
-        let slot = ReportJSON.Slot()
+    private func next() -> PrettyJSON.Slot {
+        let slot = PrettyJSON.Slot()
         elements.slots.append(slot)
         return slot
     }
@@ -310,8 +323,8 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encodeNil() throws { append(.literal("null")) }
     mutating func encode(_ value: Bool) throws { append(.literal(value ? "true" : "false")) }
     mutating func encode(_ value: String) throws { append(.string(value)) }
-    mutating func encode(_ value: Double) throws { append(ReportJSON.number(value)) }
-    mutating func encode(_ value: Float) throws { append(ReportJSON.number(value)) }
+    mutating func encode(_ value: Double) throws { append(PrettyJSON.number(value)) }
+    mutating func encode(_ value: Float) throws { append(PrettyJSON.number(value)) }
     mutating func encode(_ value: Int) throws { append(.literal(String(value))) }
     mutating func encode(_ value: Int8) throws { append(.literal(String(value))) }
     mutating func encode(_ value: Int16) throws { append(.literal(String(value))) }
@@ -334,14 +347,14 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
 }
 
 private struct SingleValueContainer: SingleValueEncodingContainer {
-    let slot: ReportJSON.Slot
+    let slot: PrettyJSON.Slot
     var codingPath: [any CodingKey] { [] }
 
     mutating func encodeNil() throws { slot.node = .literal("null") }
     mutating func encode(_ value: Bool) throws { slot.node = .literal(value ? "true" : "false") }
     mutating func encode(_ value: String) throws { slot.node = .string(value) }
-    mutating func encode(_ value: Double) throws { slot.node = ReportJSON.number(value) }
-    mutating func encode(_ value: Float) throws { slot.node = ReportJSON.number(value) }
+    mutating func encode(_ value: Double) throws { slot.node = PrettyJSON.number(value) }
+    mutating func encode(_ value: Float) throws { slot.node = PrettyJSON.number(value) }
     mutating func encode(_ value: Int) throws { slot.node = .literal(String(value)) }
     mutating func encode(_ value: Int8) throws { slot.node = .literal(String(value)) }
     mutating func encode(_ value: Int16) throws { slot.node = .literal(String(value)) }
