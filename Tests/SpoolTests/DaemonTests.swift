@@ -107,22 +107,23 @@ struct DaemonTests {
         try h.start()
         defer { h.stop() }
         let count = 500
+        // The status file is replaced atomically: every read must parse. A reader of its own
+        // reads it from before the first drop until the last result, however fast the
+        // daemon goes, and counts the reads that saw jobs still to do.
+        let reader = StatusReader(h.state.appendingPathComponent("status.json"), until: count)
+        reader.start()
+        defer { reader.stop() }
         for i in 0..<count { try h.drop(String(format: "job%03d.png", i), Self.rgba) }
-        var reads = 0
-        try h.eventually(90, "\(count) results") {
-            // The status file is replaced atomically: every read must parse.
-            let data = try Data(contentsOf: h.state.appendingPathComponent("status.json"))
-            #expect((try? JSONSerialization.jsonObject(with: data)) as? [String: Any] != nil, "torn status.json")
-            reads += 1
-            return h.names(h.outbox).count >= count
-        }
+        try h.eventually(90, "\(count) results") { h.names(h.outbox).count >= count }
         try h.eventually(10, "status done count") { h.jobs()["done"] == count }
+        let (reads, torn) = reader.stop()
+        #expect(torn == 0, "torn status.json in \(torn) of \(reads) reads taken while jobs were done")
+        #expect(reads > 5, "status.json was read \(reads) times while jobs were done")
         let expected = (0..<count).map { String(format: "job%03d", $0) }
         #expect(h.names(h.outbox) == expected)
         #expect(h.names(h.failed).isEmpty)
         #expect(h.names(h.inbox).isEmpty)
         try h.eventually(10, "work empty") { h.names(h.work).isEmpty }
-        #expect(reads > 5)
         let status = try h.status()
         let latency = status["latency_seconds"] as? [String: Any]
         #expect((latency?["p95"] as? Double ?? -1) >= (latency?["p50"] as? Double ?? 0))
@@ -401,5 +402,51 @@ struct DaemonTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         #expect(stderr.isEmpty, "systemd-analyze verify: \(stderr)")
+    }
+}
+
+/// Reads a daemon's status.json in a loop on a thread of its own, counting the reads taken
+/// while its `done` count was below a target and the reads that did not parse.
+private final class StatusReader: @unchecked Sendable {
+    private let url: URL
+    private let target: Int
+    private let lock = NSLock()
+    private var running = true
+    private var reads = 0
+    private var torn = 0
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(_ url: URL, until target: Int) {
+        self.url = url
+        self.target = target
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            while lock.withLock({ running }) {
+                if let data = try? Data(contentsOf: url) {
+                    let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+                    let done = (object?["jobs"] as? [String: Any])?["done"] as? Int ?? 0
+                    lock.withLock {
+                        if object == nil { torn += 1 }
+                        if object == nil || done < target { reads += 1 }
+                    }
+                }
+                usleep(2_000)
+            }
+            finished.signal()
+        }
+    }
+
+    /// Stops the loop and returns the reads taken while jobs were left, and the torn ones.
+    /// Stopping twice is harmless.
+    @discardableResult
+    func stop() -> (reads: Int, torn: Int) {
+        let wasRunning = lock.withLock { () -> Bool in
+            defer { running = false }
+            return running
+        }
+        if wasRunning { finished.wait() }
+        return lock.withLock { (reads, torn) }
     }
 }
