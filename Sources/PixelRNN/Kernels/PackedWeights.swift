@@ -22,19 +22,32 @@ public final class PackedWeights: @unchecked Sendable {
         let n: Int, k: Int
     }
     private var matrices: [Int: Matrix] = [:]
+    /// Single taps of a convolution, keyed by the offset of the tap's first weight.
+    private var taps: [Int: Matrix] = [:]
     private var storage: [UnsafeMutablePointer<Float>] = []
 
-    /// Packs the weights of every incremental product of `model`'s architecture that
-    /// uses them (Row LSTM and PixelCNN blocks; the input and output layers of every architecture).
+    /// Packs the weights of every incremental product of `model`'s architecture (its
+    /// blocks, and the input and output layers).
     public init(model: PixelRNN) {
         let w = model.parameters.values
+        func pack(_ weights: UnsafePointer<Float>, n: Int, k: Int) -> Matrix {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: pk_packed_size(Int32(n), Int32(k)))
+            pk_pack(weights, Int32(n), Int32(k), buffer)
+            storage.append(buffer)
+            return Matrix(pointer: buffer, n: n, k: k)
+        }
         func add(_ conv: ConvolutionSpec, k: Int) {
             guard matrices[conv.weightOffset] == nil else { return }
-            let n = conv.outFeatures
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: pk_packed_size(Int32(n), Int32(k)))
-            pk_pack(w + conv.weightOffset, Int32(n), Int32(k), buffer)
-            storage.append(buffer)
-            matrices[conv.weightOffset] = Matrix(pointer: buffer, n: n, k: k)
+            matrices[conv.weightOffset] = pack(w + conv.weightOffset, n: conv.outFeatures, k: k)
+        }
+        // Every tap of `conv` on its own: columns t·inFeatures ..< (t + 1)·inFeatures.
+        func addTaps(_ conv: ConvolutionSpec) {
+            let n = conv.outFeatures, k = conv.inFeatures, row = conv.gatheredWidth
+            var columns = [Float](repeating: 0, count: n * k)
+            for t in 0..<(row / k) {
+                for o in 0..<n { for i in 0..<k { columns[o * k + i] = w[conv.weightOffset + o * row + t * k + i] } }
+                taps[conv.weightOffset + t * k] = columns.withUnsafeBufferPointer { pack($0.baseAddress!, n: n, k: k) }
+            }
         }
         add(model.inputConvolution, k: model.inputConvolution.gatheredWidth)
         add(model.outputHidden, k: model.outputHidden.inFeatures)
@@ -53,7 +66,13 @@ public final class PackedWeights: @unchecked Sendable {
                 add(block.convOut, k: block.convOut.inFeatures)
             }
         case .diagonalBiLSTM:
-            break
+            for block in model.blocks.map(\.diagonal) {
+                for direction in block.directions {
+                    add(direction.inputToState, k: direction.inputToState.gatheredWidth)
+                    addTaps(direction.stateToState)
+                }
+                add(block.outputProjection, k: block.outputProjection.inFeatures)
+            }
         }
     }
 
@@ -62,6 +81,15 @@ public final class PackedWeights: @unchecked Sendable {
     /// The packed form of the convolution's weights (they must have been packed).
     func matrix(_ conv: ConvolutionSpec) -> Matrix {
         guard let matrix = matrices[conv.weightOffset] else { preconditionFailure("\(conv.name) is not packed") }
+        return matrix
+    }
+
+    /// The packed weights of tap `tap` of the convolution alone (`outFeatures × inFeatures`;
+    /// they must have been packed).
+    func matrix(_ conv: ConvolutionSpec, tap: Int) -> Matrix {
+        guard let matrix = taps[conv.weightOffset + tap * conv.inFeatures] else {
+            preconditionFailure("tap \(tap) of \(conv.name) is not packed")
+        }
         return matrix
     }
 

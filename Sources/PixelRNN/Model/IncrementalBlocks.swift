@@ -35,30 +35,19 @@ extension PixelRNN {
         }
     }
 
-    /// `y = x + b + W v` for `rows` rows: a residual block's 1×1 output projection.
-    func residualProjection(
-        _ conv: ConvolutionSpec, input v: UnsafePointer<Float>, residual x: UnsafePointer<Float>,
-        output y: UnsafeMutablePointer<Float>, rows: Int, packed: PackedWeights.Matrix? = nil
-    ) {
-        residualProjection(ConvolutionOffsets(conv), input: v, residual: x, output: y, rows: rows, packed: packed)
-    }
-
-    /// The same, from the product's offsets and sizes alone.
+    /// `y = x + b + W v` for `rows` rows: a residual block's 1×1 output projection, with
+    /// `W` packed.
     func residualProjection(
         _ conv: ConvolutionOffsets, input v: UnsafePointer<Float>, residual x: UnsafePointer<Float>,
-        output y: UnsafeMutablePointer<Float>, rows: Int, packed: PackedWeights.Matrix? = nil
+        output y: UnsafeMutablePointer<Float>, rows: Int, packed: PackedWeights.Matrix
     ) {
-        let w = parameters.values, f = conv.outFeatures, k = conv.inFeatures
-        let bias = w + conv.biasOffset
+        let f = conv.outFeatures
+        let bias = parameters.values + conv.biasOffset
         for p in 0..<rows {
             let src = x + p * f, dst = y + p * f
             for i in 0..<f { dst[i] = src[i] + bias[i] }
         }
-        if let packed {
-            PackedWeights.gemm(m: rows, packed, v, lda: k, beta: 1, y, ldc: f)
-        } else {
-            BLAS.gemm(transB: true, m: rows, n: f, k: k, v, lda: k, w + conv.weightOffset, ldb: k, beta: 1, y, ldc: f)
-        }
+        PackedWeights.gemm(m: rows, packed, v, lda: conv.inFeatures, beta: 1, y, ldc: f)
     }
 }
 
@@ -229,9 +218,20 @@ final class RowLSTMIncremental: IncrementalBlocks {
 /// particles per column. Right to left, position (y, j) uses h_RL(y−1, j), which needs
 /// the complete row y−1: it is computed when that row ends (one input-to-state and one
 /// "up" product for the row, then one product per column from the right).
+///
+/// Every product runs over weights packed once, so a particle's values do not depend on
+/// how many particles share the state (as with the other architectures).
 final class DiagonalBiLSTMIncremental: IncrementalBlocks {
     private let model: PixelRNN
     private let particles: Int, width: Int, h: Int, f: Int
+    /// Per block and direction (left to right, right to left): the packed input-to-state
+    /// weights and the state-to-state weights of the row above ("up") and of the
+    /// neighbour in the row ("side").
+    private let packedInputToState: [[PackedWeights.Matrix]]
+    private let packedUp: [[PackedWeights.Matrix]]
+    private let packedSide: [[PackedWeights.Matrix]]
+    private let packedProjection: [PackedWeights.Matrix]
+    private let outputProjection: [ConvolutionOffsets]
     /// Current row's left-to-right hidden states and cells (particles × W × h).
     private let leftHidden: [FloatBuffer]
     private let leftCell: [FloatBuffer]
@@ -249,30 +249,36 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
     private let rowGates: FloatBuffer
     private let rowCell: FloatBuffer
 
-    init(model: PixelRNN, particles: Int, height: Int, width: Int) {
+    init(model: PixelRNN, particles: Int, width: Int, packed: PackedWeights) {
         self.model = model
+        let blocks = model.blocks.map(\.diagonal)
+        packedInputToState = blocks.map { $0.directions.map { packed.matrix($0.inputToState) } }
+        packedUp = blocks.map { $0.directions.map { packed.matrix($0.stateToState, tap: 0) } }
+        packedSide = blocks.map { $0.directions.map { packed.matrix($0.stateToState, tap: 1) } }
+        packedProjection = blocks.map { packed.matrix($0.outputProjection) }
+        outputProjection = blocks.map { ConvolutionOffsets($0.outputProjection) }
         self.particles = particles
         self.width = width
         let cfg = model.configuration
         h = cfg.hidden
         f = cfg.features
-        let kw = particles * width, blocks = cfg.blocks
-        leftHidden = (0..<blocks).map { _ in FloatBuffer(kw * cfg.hidden) }
-        leftCell = (0..<blocks).map { _ in FloatBuffer(kw * cfg.hidden) }
-        leftUp = (0..<blocks).map { _ in FloatBuffer(kw * 4 * cfg.hidden) }
-        leftInitial = (0..<blocks).map { _ in FloatBuffer(4 * cfg.hidden) }
-        rightInitial = (0..<blocks).map { _ in FloatBuffer(4 * cfg.hidden) }
-        rightAbove = (0..<blocks).map { _ in FloatBuffer(kw * cfg.hidden) }
+        let kw = particles * width
+        leftHidden = blocks.map { _ in FloatBuffer(kw * cfg.hidden) }
+        leftCell = blocks.map { _ in FloatBuffer(kw * cfg.hidden) }
+        leftUp = blocks.map { _ in FloatBuffer(kw * 4 * cfg.hidden) }
+        leftInitial = blocks.map { _ in FloatBuffer(4 * cfg.hidden) }
+        rightInitial = blocks.map { _ in FloatBuffer(4 * cfg.hidden) }
+        rightAbove = blocks.map { _ in FloatBuffer(kw * cfg.hidden) }
         runGates = FloatBuffer(kw * 4 * cfg.hidden)
         runTanh = FloatBuffer(particles * cfg.hidden)
         runCombined = FloatBuffer(kw * cfg.hidden)
         rowGates = FloatBuffer(kw * 4 * cfg.hidden)
         rowCell = FloatBuffer(kw * cfg.hidden)
         let w = model.parameters.values
-        for (l, block) in model.blocks.map(\.diagonal).enumerated() {
-            for (dir, out) in [(block.leftToRight, leftInitial[l]), (block.rightToLeft, rightInitial[l])] {
-                BLAS.gemm(transB: true, m: 1, n: 4 * h, k: h, w + dir.initialHiddenOffset, lda: h,
-                          w + dir.stateToState.weightOffset + h, ldb: 2 * h, beta: 0, out.pointer, ldc: 4 * h)
+        for (l, block) in blocks.enumerated() {
+            for (d, (dir, out)) in [(block.leftToRight, leftInitial[l]), (block.rightToLeft, rightInitial[l])].enumerated() {
+                PackedWeights.gemm(m: 1, packedSide[l][d], w + dir.initialHiddenOffset, lda: h, beta: 0, out.pointer,
+                                   ldc: 4 * h)
             }
             for q in 0..<kw {
                 (leftHidden[l].pointer + q * h).update(from: w + block.leftToRight.initialHiddenOffset, count: h)
@@ -287,8 +293,8 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
         let dir = model.blocks[l].diagonal.leftToRight
         let w = model.parameters.values, kw = particles * width
         broadcastRows(w + dir.inputToState.biasOffset, rows: kw, n: 4 * h, into: leftUp[l].pointer)
-        BLAS.gemm(transB: true, m: kw, n: 4 * h, k: h, leftHidden[l].pointer, lda: h,
-                  w + dir.stateToState.weightOffset, ldb: 2 * h, beta: 1, leftUp[l].pointer, ldc: 4 * h)
+        PackedWeights.gemm(m: kw, packedUp[l][0], leftHidden[l].pointer, lda: h, beta: 1, leftUp[l].pointer,
+                           ldc: 4 * h)
     }
 
     func forward(
@@ -301,15 +307,13 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
         let gates = runGates.pointer, hidden = leftHidden[l].pointer, cell = leftCell[l].pointer
         PixelRNN.gatherRun(leftUp[l].pointer, into: gates, particles: particles, rowWidth: width,
                            start: j0, length: len, features: 4 * h)
-        BLAS.gemm(transB: true, m: m, n: 4 * h, k: f, x, lda: f, w + dir.inputToState.weightOffset, ldb: f,
-                  beta: 1, gates, ldc: 4 * h)
+        PackedWeights.gemm(m: m, packedInputToState[l][0], x, lda: f, beta: 1, gates, ldc: 4 * h)
         let c0 = w + dir.initialCellOffset
         for jj in 0..<len {
             let j = j0 + jj
             if j > 0 {
-                BLAS.gemm(transB: true, m: particles, n: 4 * h, k: h, hidden + (j - 1) * h, lda: width * h,
-                          w + dir.stateToState.weightOffset + h, ldb: 2 * h, beta: 1, gates + jj * 4 * h,
-                          ldc: len * 4 * h)
+                PackedWeights.gemm(m: particles, packedSide[l][0], hidden + (j - 1) * h, lda: width * h, beta: 1,
+                                   gates + jj * 4 * h, ldc: len * 4 * h)
             } else {
                 for k in 0..<particles { addInPlace(leftInitial[l].pointer, into: gates + k * len * 4 * h, count: 4 * h) }
             }
@@ -330,7 +334,8 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
                 addInPlace(rightAbove[l].pointer + (k * width + j0) * h, into: combined + k * len * h, count: len * h)
             }
         }
-        model.residualProjection(block.outputProjection, input: combined, residual: x, output: output, rows: m)
+        model.residualProjection(outputProjection[l], input: combined, residual: x, output: output, rows: m,
+                                 packed: packedProjection[l])
     }
 
     func endRow(_ y: Int, isLast: Bool, rowInputs: [FloatBuffer]) {
@@ -342,18 +347,16 @@ final class DiagonalBiLSTMIncremental: IncrementalBlocks {
             let dir = block.rightToLeft
             let gates = rowGates.pointer, cell = rowCell.pointer, above = rightAbove[l].pointer
             broadcastRows(w + dir.inputToState.biasOffset, rows: kw, n: 4 * h, into: gates)
-            BLAS.gemm(transB: true, m: kw, n: 4 * h, k: f, rowInputs[l].pointer, lda: f,
-                      w + dir.inputToState.weightOffset, ldb: f, beta: 1, gates, ldc: 4 * h)
-            BLAS.gemm(transB: true, m: kw, n: 4 * h, k: h, above, lda: h,
-                      w + dir.stateToState.weightOffset, ldb: 2 * h, beta: 1, gates, ldc: 4 * h)
+            PackedWeights.gemm(m: kw, packedInputToState[l][1], rowInputs[l].pointer, lda: f, beta: 1, gates,
+                               ldc: 4 * h)
+            PackedWeights.gemm(m: kw, packedUp[l][1], above, lda: h, beta: 1, gates, ldc: 4 * h)
             // The new states overwrite `above` column by column: column j's up term is
             // already in the gates, and column j + 1 is the new row's.
             let c0 = w + dir.initialCellOffset
             for j in stride(from: width - 1, through: 0, by: -1) {
                 if j < width - 1 {
-                    BLAS.gemm(transB: true, m: particles, n: 4 * h, k: h, above + (j + 1) * h, lda: width * h,
-                              w + dir.stateToState.weightOffset + h, ldb: 2 * h, beta: 1, gates + j * 4 * h,
-                              ldc: width * 4 * h)
+                    PackedWeights.gemm(m: particles, packedSide[l][1], above + (j + 1) * h, lda: width * h, beta: 1,
+                                       gates + j * 4 * h, ldc: width * 4 * h)
                 } else {
                     for k in 0..<particles {
                         addInPlace(rightInitial[l].pointer, into: gates + (k * width + j) * 4 * h, count: 4 * h)

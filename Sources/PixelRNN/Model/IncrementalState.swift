@@ -94,7 +94,7 @@ public final class IncrementalState: @unchecked Sendable {
         case .rowLSTM:
             blockState = RowLSTMIncremental(model: model, particles: particles, width: width, packed: packed)
         case .diagonalBiLSTM:
-            blockState = DiagonalBiLSTMIncremental(model: model, particles: particles, height: height, width: width)
+            blockState = DiagonalBiLSTMIncremental(model: model, particles: particles, width: width, packed: packed)
         case .pixelCNN: blockState = PixelCNNIncremental(model: model, particles: particles, width: width, packed: packed)
         }
     }
