@@ -70,7 +70,8 @@ public func previewImage(_ result: CompletionResult) -> Image {
     let report = result.report
     var title = "\(report.model.name): \(report.image.occludedPixels) of \(report.image.pixels) pixels occluded"
     if report.sampling.sampled {
-        title += ", K = \(report.sampling.samples), T = \(report.sampling.temperature); completion 1 is the selected one"
+        // No-break spaces keep "K = 16" and "T = 0.5" whole when the title wraps.
+        title += ", K\u{A0}=\u{A0}\(report.sampling.samples), T\u{A0}=\u{A0}\(report.sampling.temperature); completion 1 is the selected one"
     } else {
         title += " (nothing to fill: likelihood only)"
     }
