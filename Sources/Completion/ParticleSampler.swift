@@ -463,13 +463,7 @@ final class IslandGroup: @unchecked Sendable {
         }
         if let ancestors {
             state.resample(ancestors: ancestors)
-            let n = subPixelsPerImage
-            let copy = UnsafeMutablePointer<Float>.allocate(capacity: state.particles * n)
-            defer { copy.deallocate() }
-            copy.update(from: subPixelLogP, count: state.particles * n)
-            for (k, a) in ancestors.enumerated() where a != k {
-                (subPixelLogP + k * n).update(from: copy + a * n, count: n)
-            }
+            copyFromAncestors(subPixelLogP, stride: subPixelsPerImage, ancestors: ancestors)
             let p = logP, f = logPFilled, rw = rowLogWeight, rp = rowLogP, rf = rowLogPFilled
             for (k, a) in ancestors.enumerated() where a != k {
                 logP[k] = p[a]

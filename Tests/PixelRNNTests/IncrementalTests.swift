@@ -2,6 +2,30 @@ import Testing
 @testable import PixelRNN
 
 @Suite struct IncrementalTests {
+    /// Resampling's copy writes only the slots that change and saves only the sources that
+    /// are overwritten, and still gives what copying from a full copy gives: swaps, cycles,
+    /// chains, all from one, identity, and random draws.
+    @Test func copyingFromAncestorsEqualsCopyingFromAFullCopy() {
+        var random = RandomSource(seed: 4)
+        var cases: [[Int]] = [[1, 0], [1, 2, 3, 3], [3, 2, 1, 0], [1, 2, 0], [0, 0, 0, 0], [2, 2, 2, 2], [0, 1, 2],
+                              [1, 1, 2, 3], [1, 2, 2, 3], [0]]
+        for _ in 0..<200 {
+            let n = 1 + random.nextInt(below: 9)
+            cases.append((0..<n).map { _ in random.nextInt(below: n) })
+        }
+        let stride = 5
+        for ancestors in cases {
+            let original = (0..<(ancestors.count * stride)).map { Float($0) }
+            let expected = ancestors.indices.flatMap { k in original[(ancestors[k] * stride)..<((ancestors[k] + 1) * stride)] }
+            var floats = original
+            floats.withUnsafeMutableBufferPointer { copyFromAncestors($0.baseAddress!, stride: stride, ancestors: ancestors) }
+            #expect(floats == expected, "\(ancestors)")
+            var bytes = original.map { UInt8($0) }
+            bytes.withUnsafeMutableBufferPointer { copyFromAncestors($0.baseAddress!, stride: stride, ancestors: ancestors) }
+            #expect(bytes == expected.map { UInt8($0) }, "\(ancestors)")
+        }
+    }
+
     /// Logits from the incremental state equal the full forward pass's at every
     /// sub-pixel (tolerance 1e-4 absolute: the products are blocked differently),
     /// for whole-row runs, single-pixel runs with one re-run per channel, and mixed runs.

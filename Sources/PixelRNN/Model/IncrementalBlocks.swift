@@ -67,10 +67,27 @@ struct ConvolutionOffsets {
 
 /// Replaces particle k's `stride` floats by a copy of particle `ancestors[k]`'s.
 func permuteParticles(_ buffer: FloatBuffer, stride: Int, ancestors: [Int]) {
-    let copy = FloatBuffer(buffer.count)
-    copy.pointer.update(from: buffer.pointer, count: buffer.count)
-    for k in ancestors.indices where ancestors[k] != k {
-        (buffer.pointer + k * stride).update(from: copy.pointer + ancestors[k] * stride, count: stride)
+    copyFromAncestors(buffer.pointer, stride: stride, ancestors: ancestors)
+}
+
+/// Makes slot k of `base` (slots of `stride` elements) a copy of slot `ancestors[k]`, as
+/// resampling asks. Only the slots that change are written, and only the sources that are
+/// themselves overwritten are saved first: after a resampling most particles keep their
+/// own state.
+@inlinable
+public func copyFromAncestors<Element: BitwiseCopyable>(
+    _ base: UnsafeMutablePointer<Element>, stride: Int, ancestors: [Int]
+) {
+    var saved: [Int: Int] = [:]  // source slot → its place in `scratch`
+    for (k, a) in ancestors.enumerated() where a != k && ancestors[a] != a && saved[a] == nil {
+        saved[a] = saved.count
+    }
+    let scratch = UnsafeMutablePointer<Element>.allocate(capacity: max(1, saved.count * stride))
+    defer { scratch.deallocate() }
+    for (a, place) in saved { (scratch + place * stride).initialize(from: base + a * stride, count: stride) }
+    for (k, a) in ancestors.enumerated() where a != k {
+        let source = saved[a].map { scratch + $0 * stride } ?? base + a * stride
+        (base + k * stride).update(from: source, count: stride)
     }
 }
 

@@ -247,11 +247,8 @@ public final class IncrementalState: @unchecked Sendable {
     public func resample(ancestors: [Int]) {
         precondition(ancestors.count == particles)
         let imageSize = height * width * c
-        let oldPixels = pixels
-        for k in 0..<particles where ancestors[k] != k {
-            let a = ancestors[k]
-            pixels.replaceSubrange((k * imageSize)..<((k + 1) * imageSize),
-                                   with: oldPixels[(a * imageSize)..<((a + 1) * imageSize)])
+        pixels.withUnsafeMutableBufferPointer {
+            copyFromAncestors($0.baseAddress!, stride: imageSize, ancestors: ancestors)
         }
         let permute = { (buffer: FloatBuffer, stride: Int) in
             permuteParticles(buffer, stride: stride, ancestors: ancestors)
