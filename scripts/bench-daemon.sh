@@ -47,12 +47,16 @@ published = [os.stat(f).st_ctime for f in glob.glob(sys.argv[6] + "/*/")]
 t = (max(published) if len(published) >= n else float(sys.argv[4])) - float(sys.argv[3])
 workers = int(sys.argv[5])
 lat = d["latency_seconds"]
-computes = [json.load(open(f))["timings"]["compute_seconds"] for f in glob.glob(sys.argv[6] + "/*/report.json")]
-compute = sum(computes) / max(1, len(computes))
+# Only the model's reports time the compute (the validate processor writes none).
+reports = [json.load(open(f)) for f in glob.glob(sys.argv[6] + "/*/report.json")]
+computes = [r["timings"]["compute_seconds"] for r in reports if "timings" in r]
+compute = sum(computes) / len(computes) if computes else None
 per_job = workers * t / n
 cpu = int(sys.argv[7]) / int(sys.argv[8]) / n
+compute_ms = f"{compute * 1000:>12.1f}" if compute else f"{'-':>12}"
+ratio = f"{per_job / compute:>10.2f}" if compute else f"{'-':>10}"
 print(f"{workers:<8} {n:>6} {t:>10.2f} {n / t:>10.1f} {lat['p50'] * 1000:>10.1f} {lat['p95'] * 1000:>10.1f} "
-      f"{per_job * 1000:>14.1f} {compute * 1000:>12.1f} {per_job / compute:>10.2f} {cpu * 1000:>10.1f}")
+      f"{per_job * 1000:>14.1f} {compute_ms} {ratio} {cpu * 1000:>10.1f}")
 PY
   kill -TERM $PID; wait $PID || true
 done

@@ -253,10 +253,8 @@ actor DaemonLoop {
     /// One listing of `inbox/` as a scan (or a poll) makes it: `readdir`, then `lstat` of
     /// every name that is not ignored.
     static func listing(of inbox: FilePath) throws -> [InboxEntry] {
-        try FS.list(inbox).map { name -> InboxEntry in
-            guard !SpoolNames.isIgnored(name), let meta = try? FS.metadata(inbox.appending(name)) else {
-                return InboxEntry(name: name, stat: nil)
-            }
+        try FS.listWithMetadata(inbox, stat: { !SpoolNames.isIgnored($0) }).map { name, meta -> InboxEntry in
+            guard let meta else { return InboxEntry(name: name, stat: nil) }
             return InboxEntry(name: name, kind: meta.kind, size: meta.size, modified: meta.modified, inode: meta.inode)
         }
     }

@@ -51,6 +51,14 @@ enum FS {
         do { return try body() } catch { throw SpoolError(error) }
     }
 
+    /// The names in a folder, each with its `lstat` metadata when `stat` says so (`nil`
+    /// when it was not wanted, vanished or could not be read).
+    static func listWithMetadata(_ path: FilePath, stat: (String) -> Bool) throws(SpoolError) -> [(name: String, metadata: Metadata?)] {
+        try io { () throws(SystemIOError) in
+            try FileSystem.listWithMetadata(path, stat: stat).map { ($0.name, $0.metadata.map(Metadata.init)) }
+        }
+    }
+
     /// `lstat(2)`; `nil` when the path does not exist.
     static func metadata(_ path: FilePath) throws(SpoolError) -> Metadata? {
         try io { () throws(SystemIOError) in try FileSystem.metadata(path).map(Metadata.init) }

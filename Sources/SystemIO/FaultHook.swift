@@ -55,13 +55,21 @@ public enum FaultHook {
     }
 
     private static let state = Mutex(Armed())
+    /// Whether any rule is armed: read without the lock by every system call.
+    private static let armed = Atomic(false)
+
+    /// Whether any rule is armed.
+    static var isArmed: Bool { armed.load(ordering: .acquiring) }
 
     /// Arms `rules` (replacing any armed before); an empty list disarms the hook.
     /// - Parameters:
     ///   - rules: the rules, tried in order; the first that matches a call fires.
     ///   - report: called after each injected failure, outside the hook's lock.
     public static func install(_ rules: [Rule], report: Report?) {
-        state.withLock { $0 = Armed(rules: rules, report: report) }
+        state.withLock {
+            $0 = Armed(rules: rules, report: report)
+            armed.store(!rules.isEmpty, ordering: .releasing)
+        }
     }
 
     /// The injected error for this call, if a rule matches (using up one of its count).

@@ -47,6 +47,44 @@ extension FileSystem {
         return names
     }
 
+    /// The names in a folder (without `.` and `..`), unsorted, each with its metadata
+    /// (`lstat`, taken relative to the open folder: the folder's own path is not looked up
+    /// again for every name). A name `stat` is false for, or one that vanished or cannot be
+    /// read in between, comes with `nil`. Each `lstat` goes through ``Syscall`` (under the
+    /// name "lstat", with the entry's path), so ``FaultHook`` rules reach it.
+    public static func listWithMetadata(
+        _ path: FilePath, stat wanted: (String) -> Bool
+    ) throws(SystemIOError) -> [(name: String, metadata: Metadata?)] {
+        let dir = try Syscall.libcPointer("opendir", path) { path.withPlatformString { opendir($0) } }
+        defer { closedir(dir) }
+        let fd = dirfd(dir)
+        var entries: [(name: String, metadata: Metadata?)] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw .system(call: "readdir", path: path.string, errno: Errno(rawValue: errno)) }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            guard wanted(name) else {
+                entries.append((name, nil))
+                continue
+            }
+            var st = stat()
+            let found = withUnsafeBytes(of: entry.pointee.d_name) { raw -> Bool in
+                let cName = raw.baseAddress!.assumingMemoryBound(to: CChar.self)
+                return (try? Syscall.libc("lstat", path: { path.appending(name) }) {
+                    fstatat(fd, cName, &st, AT_SYMLINK_NOFOLLOW)
+                }) != nil
+            }
+            entries.append((name, found ? Metadata(st) : nil))
+        }
+        return entries
+    }
+
     /// `rename(2)`: replaces `destination` if it exists.
     public static func rename(_ source: FilePath, to destination: FilePath) throws(SystemIOError) {
         try Syscall.libc("rename", source, also: destination) {

@@ -46,7 +46,7 @@ public enum FileSystem {
     }
 
     /// The metadata of a path or descriptor.
-    public struct Metadata: Sendable {
+    public struct Metadata: Sendable, Equatable {
         /// What the entry is.
         public var kind: Kind
         /// Size in bytes.

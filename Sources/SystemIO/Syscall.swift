@@ -20,15 +20,24 @@ public enum Syscall {
     public static func libc<T: FixedWidthInteger>(
         _ call: String, _ path: FilePath, also other: FilePath? = nil, _ body: () -> T
     ) throws(SystemIOError) -> T {
-        if let injected = FaultHook.failure(call: call, path: path, also: other) {
-            throw .system(call: call, path: path.string, errno: injected)
+        try libc(call, path: { path }, also: other, body)
+    }
+
+    /// The same, for a call made many times in a row (an `lstat` per folder entry): the
+    /// path is built only when a ``FaultHook`` rule is armed or the call fails.
+    @discardableResult
+    public static func libc<T: FixedWidthInteger>(
+        _ call: String, path: () -> FilePath, also other: FilePath? = nil, _ body: () -> T
+    ) throws(SystemIOError) -> T {
+        if FaultHook.isArmed, let injected = FaultHook.failure(call: call, path: path(), also: other) {
+            throw .system(call: call, path: path().string, errno: injected)
         }
         while true {
             let result = body()
             if result != -1 { return result }
             let code = Errno(rawValue: errno)
             if code == .interrupted { continue }
-            throw .system(call: call, path: path.string, errno: code)
+            throw .system(call: call, path: path().string, errno: code)
         }
     }
 

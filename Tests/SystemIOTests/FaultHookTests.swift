@@ -68,6 +68,38 @@ import Testing
         #expect(try FileSystem.readFile(root.appending("c")) == [1])
     }
 
+    /// A folder listed with each entry's `lstat` (taken relative to the open folder) gives
+    /// what `lstat` of each path gives: links not followed, names the filter leaves out
+    /// without metadata, and an armed "lstat" rule reaches the entries under their paths.
+    @Test func aListingWithMetadataMatchesLstatAndAnswersTheHook() throws {
+        try FileSystem.writeFile(root.appending("image.png"), [1, 2, 3])
+        try FileSystem.writeFile(root.appending("other.png"), [4])
+        try FileSystem.makeDirectory(root.appending("folder"))
+        #expect(symlink("image.png", root.appending("link.png").string) == 0)
+        try FileSystem.writeFile(root.appending(".hidden.tmp"), [5])
+        let listed = try FileSystem.listWithMetadata(root, stat: { !$0.hasPrefix(".") })
+        #expect(listed.map(\.name).sorted() == [".hidden.tmp", "folder", "image.png", "link.png", "other.png"])
+        for (name, metadata) in listed {
+            if name.hasPrefix(".") {
+                #expect(metadata == nil)
+            } else {
+                #expect(metadata == (try FileSystem.metadata(root.appending(name))), "\(name)")
+            }
+        }
+        #expect(listed.first { $0.name == "link.png" }?.metadata?.kind == .symlink)
+        #expect(listed.first { $0.name == "image.png" }?.metadata?.size == 3)
+
+        let reports = Reports()
+        FaultHook.install([rule("lstat", .ioError, 1, folder.url.lastPathComponent + "/other")]) { rule, path in
+            reports.lines.withLock { $0.append("\(rule.call) \(path)") }
+        }
+        defer { FaultHook.install([], report: nil) }
+        let faulted = try FileSystem.listWithMetadata(root, stat: { _ in true })
+        #expect(faulted.first { $0.name == "other.png" }.map { $0.metadata == nil } == true)
+        #expect(faulted.first { $0.name == "image.png" }?.metadata?.size == 3)
+        #expect(reports.lines.withLock { $0 } == ["lstat \(root.appending("other.png").string)"])
+    }
+
     @Test func theCallsThatCanFailAreTheOnesThatGoThroughTheHook() {
         #expect(FaultHook.calls.isSuperset(of: ["open", "read", "write", "fsync", "rename", "renameat2", "mkdir"]))
         #expect(!FaultHook.calls.contains("close"))
