@@ -30,21 +30,7 @@ extension FileSystem {
 
     /// The names in a folder (without `.` and `..`), unsorted.
     public static func list(_ path: FilePath) throws(SystemIOError) -> [String] {
-        let dir = try Syscall.libcPointer("opendir", path) { path.withPlatformString { opendir($0) } }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw .system(call: "readdir", path: path.string, errno: Errno(rawValue: errno)) }
-                break
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        try listWithMetadata(path, stat: { _ in false }).map(\.name)
     }
 
     /// The names in a folder (without `.` and `..`), unsorted, each with its metadata
