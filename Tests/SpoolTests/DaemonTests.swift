@@ -117,8 +117,8 @@ struct DaemonTests {
         try h.eventually(90, "\(count) results") { h.names(h.outbox).count >= count }
         try h.eventually(10, "status done count") { h.jobs()["done"] == count }
         let (reads, torn) = reader.stop()
-        #expect(torn == 0, "torn status.json in \(torn) of \(reads) reads taken while jobs were done")
-        #expect(reads > 5, "status.json was read \(reads) times while jobs were done")
+        #expect(torn == 0, "torn status.json in \(torn) of \(reads) reads taken while jobs were left")
+        #expect(reads > 5, "status.json was read \(reads) times while jobs were left")
         let expected = (0..<count).map { String(format: "job%03d", $0) }
         #expect(h.names(h.outbox) == expected)
         #expect(h.names(h.failed).isEmpty)
