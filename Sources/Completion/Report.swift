@@ -40,8 +40,9 @@ public struct CompletionReport: Codable, Sendable, Equatable {
     /// The current schema version.
     public static let currentFormatVersion = 1
 
-    /// A JSON encoder for reports (``jsonData()`` writes the same bytes faster): snake_case keys, sorted and indented; non-finite
-    /// numbers (which a valid report does not contain) as the strings "inf", "-inf", "nan".
+    /// A JSON encoder for reports (``jsonData()`` writes the same bytes faster): snake_case
+    /// keys, sorted and indented; non-finite numbers (which a valid report does not
+    /// contain) as the strings "inf", "-inf", "nan".
     public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
